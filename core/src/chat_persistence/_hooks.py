@@ -1,0 +1,84 @@
+"""What a backend plugin provides, and the pluggy hook it provides it through."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+from ._protocol import PersistenceAdapter
+
+PROJECT = "chat_persistence"
+"""The pluggy project name and the entry-point group plugins register under."""
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Decorator for a plugin's hook implementations."""
+
+
+class Capability(enum.StrEnum):
+    """Optional behaviours an adapter declares in its ``capabilities`` attribute
+    (a frozenset); the contract suite checks only what is declared, and reports
+    the rest as skipped."""
+
+    DURABLE = "durable"
+    """Data survives closing the adapter and opening a new one on the same config."""
+    TIES_IN_SAVE_ORDER = "ties-in-save-order"
+    """Messages with equal ``created_at`` list in save order (not by id)."""
+    SCHEMA_VALIDATION = "schema-validation"
+    """``validate_schema`` probes a real schema (not a no-op)."""
+
+
+def _no_url_options(url: str) -> dict[str, Any]:
+    return {}
+
+
+@attrs.frozen
+class Backend:
+    """A backend a plugin offers.
+
+    ``factory`` builds an adapter (without I/O) from an instance of ``options``,
+    an attrs class that cattrs fills from configuration. ``url_options`` turns a
+    configuration URL whose scheme is in ``schemes`` into an options mapping.
+    """
+
+    name: str
+    factory: Callable[[Any], PersistenceAdapter]
+    options: type[Any]
+    schemes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+    url_options: Callable[[str], Mapping[str, Any]] = _no_url_options
+    reference_ddl: Callable[[Mapping[str, str]], str] | None = None
+    """For SQL backends: the reference DDL for the given table names."""
+
+
+@attrs.frozen
+class BackendInfo:
+    """One row of ``available_backends()``: a backend, or a plugin that failed.
+
+    ``error`` is None for a usable backend; for a plugin that failed to load (or a
+    backend name claimed twice) it holds the error, and ``backend`` is None.
+    """
+
+    name: str
+    plugin: str
+    distribution: str | None
+    version: str | None
+    backend: Backend | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether this backend can be created."""
+        return self.error is None
+
+
+class BackendSpec:
+    """The hook specifications."""
+
+    @hookspec
+    def chat_persistence_backends(self) -> Sequence[Backend]:  # type: ignore[empty-body]
+        """Return the backends this plugin provides."""

@@ -1,0 +1,113 @@
+"""The adapter contract: what every backend promises a chat runtime.
+
+The shared contract suite (``chat_persistence_contract``) checks every promise
+stated here; a backend that passes it can be swapped for any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from ._model import Message, Session
+
+
+@runtime_checkable
+class PersistenceAdapter(Protocol):
+    """Durable chat history behind one async interface.
+
+    Open it with ``async with adapter:`` (or ``open()`` / ``aclose()``); any
+    operation on an adapter that is not open raises ``AdapterNotOpenError``.
+    Objects passed in or returned never alias the store. Invalid input raises
+    ``InvalidMessageError`` before anything is written.
+    """
+
+    async def open(self) -> None:
+        """Acquire resources (a pool, a store). Idempotent."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what ``open`` acquired. Idempotent."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Upsert the batch on ``(thread_id, message.id)``, all or nothing.
+
+        A message without ``created_at`` gets one from the store: strictly
+        increasing in batch order and later than every message already in the
+        thread. Re-saving a message updates its role, parts and session and keeps
+        its ``created_at``, so its position. Returns the messages as stored.
+        """
+        ...
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        session_id: str | None = None,
+        limit: int | None = None,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> list[Message]:
+        """The thread's messages, oldest first (``created_at``, then save order).
+
+        Excludes messages of archived sessions unless ``session_id`` is given,
+        which returns that session's messages whether archived or not. ``limit``
+        keeps the newest ``limit`` (the oldest ``limit`` when paging with
+        ``after``). ``before`` / ``after`` are message ids: keyset cursors that page
+        backwards / forwards, exclusive. An unknown cursor raises ``NotFoundError``.
+        """
+        ...
+
+    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
+        """One message, or None."""
+        ...
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread's messages and sessions. Deleting nothing is not an error."""
+        ...
+
+    async def save_session(
+        self, session: Session, *, expected_updated_at: datetime | None = None
+    ) -> Session:
+        """Upsert on ``session.id``; returns the session as stored.
+
+        Sets ``created_at`` on insert (the caller's, if given) and ``updated_at`` on
+        every save, strictly increasing; never touches ``archived_at``. With
+        ``expected_updated_at`` it is a compare-and-set: when the stored
+        ``updated_at`` differs (or no row exists) it raises ``ConflictError`` and
+        writes nothing.
+        """
+        ...
+
+    async def get_session(self, session_id: str) -> Session | None:
+        """One session, or None."""
+        ...
+
+    async def list_sessions(
+        self, thread_id: str, *, include_archived: bool = False
+    ) -> list[Session]:
+        """The thread's sessions, oldest first; archived ones only when asked."""
+        ...
+
+    async def archive_session(self, session_id: str, *, thread_id: str) -> Session:
+        """Mark the session archived (``archived_at = now``), creating the row with the
+        adapter's ``sdk_version`` if it is missing. An archived session keeps its
+        first ``archived_at``. Its messages drop out of the default listing."""
+        ...
+
+    async def validate_schema(self) -> None:
+        """Fail fast on drift: raise ``SchemaMismatchError`` listing every missing
+        table and column. Backends without a schema return."""
+        ...

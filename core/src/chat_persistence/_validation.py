@@ -1,0 +1,74 @@
+"""The one validation pass every adapter runs before it writes anything."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from ._errors import InvalidArgumentError, InvalidMessageError
+from ._json import check_id
+from ._model import FilePart, Message, Session
+
+
+def validate_messages(thread_id: str, messages: Sequence[Message]) -> None:
+    """Check a batch before it is written, whatever way its messages were built.
+
+    Runs every field validator again (a message built with attrs validators
+    disabled is still rejected), rejects two messages with one id, and raises
+    ``InvalidMessageError`` naming the field and message on the first problem.
+    """
+    check_id("thread_id", thread_id)
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InvalidMessageError(
+            "messages", messages, "must be a sequence of Message (a list or tuple)"
+        )
+    seen: set[str] = set()
+    for index, message in enumerate(messages):
+        if not isinstance(message, Message):
+            raise InvalidMessageError(
+                f"messages[{index}]", message, f"must be a Message, not {type(message).__name__}"
+            )
+        message_id = message.id if isinstance(message.id, str) else None
+        try:
+            attrs.validate(message)
+            if not isinstance(message.parts, tuple):
+                raise InvalidMessageError(
+                    "Message.parts", message.parts, "must be a tuple of parts"
+                )
+            for part in message.parts:
+                attrs.validate(part)
+                if isinstance(part, FilePart):
+                    part.__attrs_post_init__()
+        except InvalidMessageError as err:
+            if err.message_id is None and message_id is not None:
+                raise InvalidMessageError(
+                    err.field, err.value, err.reason, message_id=message_id
+                ) from None
+            raise
+        if message.id in seen:
+            raise InvalidMessageError(
+                "Message.id", message.id, "appears twice in one batch", message_id=message.id
+            )
+        seen.add(message.id)
+
+
+def validate_session(session: Session) -> None:
+    """Check a session before it is written (validators run again, as for messages)."""
+    if not isinstance(session, Session):
+        raise InvalidMessageError(
+            "session", session, f"must be a Session, not {type(session).__name__}"
+        )
+    attrs.validate(session)
+
+
+def validate_id(field: str, value: object) -> None:
+    """Check an id argument (a thread id, a cursor): a non-empty string that can be
+    stored, else ``InvalidMessageError`` naming ``field``."""
+    check_id(field, value)
+
+
+def validate_page(limit: int | None) -> None:
+    """Check the ``limit`` of a listing."""
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise InvalidArgumentError("limit", limit, "must be a non-negative int or None")
