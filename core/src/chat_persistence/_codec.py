@@ -18,7 +18,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import InvalidMessageError
 from ._json import JSON
-from ._model import KNOWN_PARTS, Part, UnknownPart
+from ._model import KNOWN_PARTS, KnownPart, Part, UnknownPart
 
 # camelCase wire key for each snake_case attribute that differs.
 _RENAMES = {
@@ -55,21 +55,34 @@ _converter = _build_converter()
 
 
 class _PartCodec:
-    __slots__ = ("cls", "keys", "structure", "unstructure")
+    __slots__ = ("cls", "keys", "nullable", "structure", "unstructure")
 
-    def __init__(self, cls: type[Any]) -> None:
+    cls: type[KnownPart]
+    keys: frozenset[str]
+    nullable: frozenset[str]
+    """Wire keys whose value is any JSON, so an explicit null is a value, not absence."""
+    structure: Callable[[Mapping[str, Any], Any], KnownPart]
+    unstructure: Callable[[KnownPart], dict[str, Any]]
+
+    def __init__(self, cls: type[KnownPart]) -> None:
         fields = [f for f in attrs.fields(cls) if f.name != "extra"]
         overrides: dict[str, Any] = {}
+        keys: set[str] = set()
+        nullable: set[str] = set()
         for f in fields:
-            wire = _RENAMES.get(f.name, f.name)
+            wire = str(_RENAMES.get(f.name, f.name))
+            keys.add(wire)
             json_typed = f.type in ("JSON", "JSON | None")
+            if json_typed:
+                nullable.add(wire)
             overrides[f.name] = override(
                 rename=wire,
                 struct_hook=_identity if json_typed else None,
                 omit_if_default=f.default is None,
             )
         self.cls = cls
-        self.keys = frozenset(_RENAMES.get(f.name, f.name) for f in fields)
+        self.keys = frozenset(keys)
+        self.nullable = frozenset(nullable)
         self.structure = make_dict_structure_fn(
             cls, _converter, _cattrs_forbid_extra_keys=False, extra=override(omit=True), **overrides
         )
@@ -79,7 +92,7 @@ class _PartCodec:
 
 
 _CODECS: dict[str, _PartCodec] = {cls.type: _PartCodec(cls) for cls in KNOWN_PARTS}
-_CODEC_BY_CLASS: dict[type[Any], _PartCodec] = {c.cls: c for c in _CODECS.values()}
+_CODEC_BY_CLASS: dict[type[KnownPart], _PartCodec] = {c.cls: c for c in _CODECS.values()}
 
 
 def structure_part(value: Mapping[str, JSON]) -> Part:
@@ -94,16 +107,16 @@ def structure_part(value: Mapping[str, JSON]) -> Part:
     kind = value.get("type")
     if not isinstance(kind, str):
         raise InvalidMessageError("part", value, 'must have a string "type"')
-    return _structure_object(cast(dict[str, JSON], value), kind)
+    return _structure_object(value, kind)
 
 
 def _structure_object(value: dict[str, JSON], kind: str) -> Part:
     codec = _CODECS.get(kind)
     if codec is None:
         return UnknownPart(value)
-    for key in codec.keys:
+    for key in codec.keys - codec.nullable:
         # An explicit null where the model means "absent" would be lost.
-        if value.get(key, 0) is None and key not in ("input", "output", "data"):
+        if key in value and value[key] is None:
             return UnknownPart(value)
     try:
         part = codec.structure(value, codec.cls)
@@ -137,33 +150,58 @@ def structure_stored_parts(value: object, *, thread_id: str, message_id: str) ->
 
     Rows written by other programs may hold anything: an element that is not an
     object with a string ``"type"`` (or a value that is not an array) comes back as
-    an ``UnknownPart`` holding it, and a warning names the thread and message.
+    an ``UnknownPart`` holding it, and a ``StoredPartsWarning`` names the thread and
+    message.
     """
-    items: list[Any] = cast(list[Any], value) if type(value) is list else [value]
-    parts: list[Part] = []
-    bad = 0
-    for item in items:
-        if type(item) is dict:
-            kind = item.get("type")
-            if type(kind) is str:
-                parts.append(_structure_object(item, kind))
-                continue
-        bad += 1
-        parts.append(UnknownPart(cast(JSON, item)))
-    if bad or type(value) is not list:
+    if type(value) is not list:
+        parts = [_unchecked_unknown(value)]
+        problem = "is not an array"
+    else:
+        parts = []
+        bad = 0
+        for item in cast(list[object], value):
+            part = _structure_stored(item)
+            if part is None:
+                bad += 1
+                part = _unchecked_unknown(item)
+            parts.append(part)
+        problem = f"has {bad} malformed element(s)" if bad else None
+    if problem is not None:
         warnings.warn(
             StoredPartsWarning(
-                f"thread {thread_id!r}, message {message_id!r}: parts_json "
-                + (
-                    "is not an array"
-                    if type(value) is not list
-                    else f"has {bad} malformed element(s)"
-                )
-                + "; kept as UnknownPart"
+                f"thread {thread_id!r}, message {message_id!r}: parts_json {problem}; "
+                "kept as UnknownPart"
             ),
             stacklevel=2,
         )
     return tuple(parts)
+
+
+def _structure_stored(item: object) -> Part | None:
+    """The part ``item`` decodes to, or None when it is not a part at all."""
+    if type(item) is not dict:
+        return None
+    obj = cast(dict[str, JSON], item)
+    kind = obj.get("type")
+    if type(kind) is not str:
+        return None
+    try:
+        return _structure_object(obj, kind)
+    except Exception:
+        # Something no backend can store (a NUL, NaN, a non-string key): keep it raw.
+        return None
+
+
+def _unchecked_unknown(raw: object) -> UnknownPart:
+    """An ``UnknownPart`` holding ``raw`` even when ``raw`` breaks the validation
+    rules: reading must never fail. Saving it again is rejected by validation."""
+    try:
+        return UnknownPart(cast(JSON, raw))
+    except Exception:
+        # Not attrs.validators.disabled(): that switch is process-wide, not per thread.
+        part = object.__new__(UnknownPart)
+        object.__setattr__(part, "raw", raw)
+        return part
 
 
 class StoredPartsWarning(UserWarning):

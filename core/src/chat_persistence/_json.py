@@ -8,13 +8,14 @@ from typing import TypeAlias, cast
 
 from ._errors import InvalidMessageError
 
-JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
+JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
 
 # NUL cannot be stored in a Postgres text or jsonb value, and a lone surrogate
 # cannot be encoded as UTF-8: both are rejected everywhere, so every backend agrees.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # jsonb keeps numbers as numeric; beyond this many digits Python cannot print them.
 _MAX_INT_DIGITS = 4000
+_INT_LIMIT = 10**_MAX_INT_DIGITS
 _MAX_DEPTH = 512
 
 
@@ -63,7 +64,7 @@ def _json_problem(value: object, path: str, depth: int) -> tuple[str, str, objec
         problem = text_problem(cast(str, value))
         return None if problem is None else (path, problem, value)
     if kind is int:
-        if len(str(abs(cast(int, value)))) > _MAX_INT_DIGITS:
+        if abs(cast(int, value)) >= _INT_LIMIT:
             return (path, f"integer has more than {_MAX_INT_DIGITS} digits", value)
         return None
     if kind is float:

@@ -36,12 +36,13 @@ def _extra(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     field = f"{type(inst).__name__}.extra"
     if type(value) is not dict:
         raise InvalidMessageError(field, value, "must be a dict of extra wire keys")
-    check_json(field, value)
-    modeled: tuple[str, ...] = type(inst).wire_keys
-    taken = {"type", *modeled}.intersection(cast(dict[str, object], value))
+    extra = cast(dict[str, object], value)
+    check_json(field, extra)
+    modeled = cast(tuple[str, ...], type(inst).wire_keys)
+    taken = {"type", *modeled}.intersection(extra)
     if taken:
         raise InvalidMessageError(
-            field, value, f"repeats key(s) the part models itself: {', '.join(sorted(taken))}"
+            field, extra, f"repeats key(s) the part models itself: {', '.join(sorted(taken))}"
         )
 
 
@@ -165,10 +166,12 @@ class UnknownPart:
         return None
 
 
-Part: TypeAlias = (
-    TextPart | ReasoningPart | ToolCallPart | ToolResultPart | FilePart | DataPart | UnknownPart
+KnownPart: TypeAlias = (
+    TextPart | ReasoningPart | ToolCallPart | ToolResultPart | FilePart | DataPart
 )
-KNOWN_PARTS: tuple[type[Part], ...] = (
+"""A part this library models (every ``Part`` but ``UnknownPart``)."""
+Part: TypeAlias = KnownPart | UnknownPart
+KNOWN_PARTS: tuple[type[KnownPart], ...] = (
     TextPart,
     ReasoningPart,
     ToolCallPart,
@@ -188,6 +191,12 @@ def _parts(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def _to_parts(value: Iterable[Part]) -> tuple[Part, ...]:
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        # A lone part or a string would otherwise fail with a bare TypeError, or be
+        # split into characters.
+        raise InvalidMessageError(
+            "Message.parts", cast(object, value), "must be a list or tuple of parts"
+        )
     return tuple(value)
 
 

@@ -106,7 +106,7 @@ class Registry:
             installed=installed,
             suggestion=close[0] if close else None,
             failed=scan.failed,
-        )
+        ) from _only_failure(scan)
 
     def create_adapter(self, config: Config = None) -> PersistenceAdapter:
         """Build an adapter (no I/O: open it with ``async with``) from configuration.
@@ -168,12 +168,17 @@ class Registry:
             # A URL scheme that matches a backend which failed to load: say why.
             if scheme in scan.failed:
                 self.get_backend(scheme)
+            # Any plugin that failed may be the one that handles this scheme.
+            failed = "".join(
+                f"; plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
+                for plugin, err in scan.failed.items()
+            )
             raise ConfigError(
                 f"no backend handles URL scheme {scheme!r}; known schemes: "
-                f"{', '.join(known) or '(none)'}{hint}",
+                f"{', '.join(known) or '(none)'}{hint}{failed}",
                 option="url",
                 valid=known,
-            )
+            ) from _only_failure(scan)
         backend = self.get_backend(name)
         return backend, backend.url_options(url)
 
@@ -190,11 +195,18 @@ class Registry:
         sources: dict[str, _Source] = {}
 
         def add(plugin: object, source: _Source) -> None:
+            registered = False
             try:
                 pm.register(plugin, name=source.plugin)
+                registered = True
                 pm.check_pending()
+                if not pm.get_hookcallers(plugin):
+                    raise TypeError(
+                        "implements no chat_persistence hook (is @hookimpl missing "
+                        "from chat_persistence_backends?)"
+                    )
             except Exception as err:
-                if pm.is_registered(plugin):
+                if registered:
                     pm.unregister(plugin)
                 failures.append(_failure(source, err))
             else:
@@ -205,8 +217,10 @@ class Registry:
             if allowed is not None and ep.name not in allowed:
                 continue
             source = _source_of(ep)
-            if source.plugin in sources or pm.has_plugin(source.plugin):
-                continue
+            if pm.has_plugin(source.plugin) or any(f.plugin == source.plugin for f in failures):
+                # Two distributions with one entry-point name: load both, so that a
+                # backend they both claim is reported as a conflict, not hidden.
+                source = attrs.evolve(source, plugin=f"{ep.name} ({source.distribution})")
             try:
                 plugin = ep.load()
             except Exception as err:
@@ -267,6 +281,11 @@ class Registry:
         )
 
 
+def _only_failure(scan: _Scan) -> BaseException | None:
+    """The error of the one plugin that failed, to chain; None if not exactly one."""
+    return next(iter(scan.failed.values())) if len(scan.failed) == 1 else None
+
+
 def _checked_backends(result: object) -> list[Backend]:
     if not isinstance(result, (list, tuple)):
         raise TypeError(
@@ -310,19 +329,71 @@ def structure_options(backend: Backend, raw: Mapping[str, Any]) -> Any:
     try:
         return _options_converter.structure(dict(raw), backend.options)
     except Exception as err:
-        details = (
-            "; ".join(cattrs.transform_error(err))
-            if isinstance(err, cattrs.BaseValidationError)
-            else str(err)
-        )
+        option: str | None = None
+        if isinstance(err, cattrs.ClassValidationError):
+            details = "; ".join(cattrs.transform_error(err, path="options"))
+            noted = err.group_exceptions()[0]
+            if noted:
+                option = noted[0][1].name
+        else:
+            details = f"{type(err).__name__}: {err}"
         raise ConfigError(
             f"invalid options for backend {backend.name!r}: {details}",
             backend=backend.name,
+            option=option,
             valid=valid,
         ) from err
 
 
-_options_converter = cattrs.Converter(forbid_extra_keys=True)
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _structure_bool(value: object, _: object) -> bool:
+    # bool("false") is True: URL query values are strings, so read them as words.
+    if type(value) is bool:
+        return value
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected a bool (true/false), got {value!r}")
+
+
+def _structure_int(value: object, _: object) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        return int(value.strip())  # URL query values are strings
+    raise TypeError(f"expected an int, got {type(value).__name__} {value!r}")
+
+
+def _structure_float(value: object, _: object) -> float:
+    if type(value) in (int, float):
+        return float(cast(float, value))
+    if isinstance(value, str):
+        return float(value.strip())
+    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+def _structure_str(value: object, _: object) -> str:
+    # cattrs would turn anything into a string (str(5), str({...})): a typo'd value
+    # must be an error, not a silently wrong option.
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+
+
+def _build_options_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(str, _structure_str)
+    return conv
+
+
+_options_converter = _build_options_converter()
 
 
 def _allow_list() -> set[str] | None:

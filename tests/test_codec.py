@@ -1,0 +1,317 @@
+"""The wire codec (SPEC §2): total and lossless on every JSON object with a string
+``"type"``; strict on the write path; never failing on the read path."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from typing import Any, cast
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from chat_persistence import (
+    JSON,
+    DataPart,
+    FilePart,
+    InvalidMessageError,
+    Part,
+    ReasoningPart,
+    StoredPartsWarning,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    UnknownPart,
+    structure_part,
+    structure_stored_parts,
+    unstructure_part,
+    unstructure_parts,
+)
+from strategies import (
+    any_json_values,
+    known_parts,
+    known_type_objects,
+    parts,
+    wire_parts,
+)
+
+
+def canonical(value: object) -> str:
+    """JSON text that tells apart what ``==`` does not (1, 1.0 and True)."""
+    return json.dumps(value, sort_keys=True, allow_nan=True)
+
+
+def _is_str(wire: dict[str, JSON], key: str, *, optional: bool = False) -> bool:
+    if key not in wire:
+        return optional
+    return type(wire[key]) is str
+
+
+def well_formed(wire: dict[str, JSON]) -> bool:
+    """An independent statement of SPEC §2's table: is ``wire`` a known part?"""
+    kind = wire["type"]
+    if kind == "text":
+        return _is_str(wire, "text")
+    if kind == "reasoning":
+        return _is_str(wire, "text") and _is_str(wire, "signature", optional=True)
+    if kind == "tool-call":
+        return _is_str(wire, "toolCallId") and _is_str(wire, "toolName") and "input" in wire
+    if kind == "tool-result":
+        is_error_ok = "isError" not in wire or type(wire["isError"]) is bool
+        return (
+            _is_str(wire, "toolCallId")
+            and _is_str(wire, "toolName")
+            and "output" in wire
+            and is_error_ok
+        )
+    if kind == "file":
+        return (
+            _is_str(wire, "mediaType")
+            and all(_is_str(wire, k, optional=True) for k in ("url", "data", "filename"))
+            and ("url" in wire or "data" in wire)
+        )
+    if kind == "data":
+        return "data" in wire and _is_str(wire, "name", optional=True)
+    return False
+
+
+# -- the law ---------------------------------------------------------------------
+
+
+@given(wire_parts())
+@example({"type": "file", "mediaType": "a/b", "url": "u", "data": None})
+@example({"type": "reasoning", "text": "r", "signature": None})
+@example({"type": "tool-result", "toolCallId": "c", "toolName": "t", "output": 1, "isError": 1})
+@example({"type": "text", "text": "t", "extra": {"nested": True}})
+def test_round_trip_law(wire: dict[str, JSON]) -> None:
+    back = unstructure_part(structure_part(wire))
+    assert back == wire
+    assert canonical(back) == canonical(wire)
+
+
+@given(known_type_objects())
+def test_known_type_objects_are_modeled_exactly_when_well_formed(wire: dict[str, JSON]) -> None:
+    part = structure_part(wire)
+    assert isinstance(part, UnknownPart) == (not well_formed(wire))
+    assert canonical(unstructure_part(part)) == canonical(wire)
+
+
+@given(known_parts())
+def test_well_formed_known_parts_become_their_class(part: Part) -> None:
+    wire = unstructure_part(part)
+    assert isinstance(wire, dict)
+    back = structure_part(wire)
+    assert type(back) is type(part)
+    assert back == part
+
+
+@given(parts())
+def test_every_part_survives_the_wire(part: Part) -> None:
+    wire = json.loads(json.dumps(unstructure_part(part)))
+    assert structure_part(wire) == part
+
+
+def test_unstructure_parts_is_the_parts_json_array() -> None:
+    wire = unstructure_parts((TextPart("a"), UnknownPart({"type": "x"})))
+    assert wire == [{"type": "text", "text": "a"}, {"type": "x"}]
+
+
+# -- known parts, by example ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ({"type": "text", "text": "hi"}, TextPart("hi")),
+        ({"type": "reasoning", "text": "so", "signature": "sig"}, ReasoningPart("so", "sig")),
+        (
+            {"type": "tool-call", "toolCallId": "c1", "toolName": "f", "input": {"a": [1]}},
+            ToolCallPart("c1", "f", {"a": [1]}),
+        ),
+        (
+            {"type": "tool-call", "toolCallId": "c1", "toolName": "f", "input": None},
+            ToolCallPart("c1", "f", None),
+        ),
+        (
+            {
+                "type": "tool-result",
+                "toolCallId": "c1",
+                "toolName": "f",
+                "output": "done",
+                "isError": False,
+            },
+            ToolResultPart("c1", "f", "done", is_error=False),
+        ),
+        (
+            {"type": "file", "mediaType": "image/png", "data": "AAAA", "filename": "a.png"},
+            FilePart("image/png", data="AAAA", filename="a.png"),
+        ),
+        ({"type": "data", "data": [1, 2], "name": "rows"}, DataPart([1, 2], name="rows")),
+    ],
+)
+def test_each_known_type_becomes_its_class(wire: dict[str, JSON], expected: Part) -> None:
+    assert structure_part(wire) == expected
+    assert unstructure_part(expected) == wire
+
+
+def test_extra_keys_are_kept() -> None:
+    wire: dict[str, JSON] = {
+        "type": "text",
+        "text": "hi",
+        "providerMetadata": {"anthropic": {"cacheControl": "ephemeral"}},
+        "extra": 1,
+    }
+    part = structure_part(wire)
+    assert isinstance(part, TextPart)
+    assert part.extra == {
+        "providerMetadata": {"anthropic": {"cacheControl": "ephemeral"}},
+        "extra": 1,
+    }
+    assert unstructure_part(part) == wire
+
+
+def test_optional_keys_left_out_stay_out() -> None:
+    assert unstructure_part(ReasoningPart("r")) == {"type": "reasoning", "text": "r"}
+    assert "isError" not in unstructure_part(ToolResultPart("c", "t", 1))  # pyright: ignore[reportOperatorIssue]
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"type": "text"},  # missing key
+        {"type": "text", "text": 5},  # mistyped, no coercion to "5"
+        {"type": "text", "text": None},  # explicit null
+        {"type": "reasoning", "text": "r", "signature": None},  # explicit null of an optional
+        {"type": "tool-result", "toolCallId": "c", "toolName": "t", "output": 1, "isError": 1},
+        {"type": "tool-result", "toolCallId": "c", "toolName": "t", "output": 1, "isError": "no"},
+        {"type": "tool-call", "toolCallId": "c", "toolName": "t"},  # input missing
+        {"type": "file", "mediaType": "image/png"},  # neither url nor data
+        {"type": "file", "mediaType": "image/png", "url": None, "data": "AA"},
+        {"type": "data", "name": "n"},
+    ],
+)
+def test_malformed_known_types_become_unknown_parts(wire: dict[str, JSON]) -> None:
+    part = structure_part(wire)
+    assert isinstance(part, UnknownPart)
+    assert part.raw == wire
+    assert canonical(unstructure_part(part)) == canonical(wire)
+
+
+def test_an_unknown_type_becomes_an_unknown_part() -> None:
+    wire: dict[str, JSON] = {"type": "image-generation", "prompt": "a cat", "n": 2}
+    part = structure_part(wire)
+    assert part == UnknownPart(wire)
+    assert part.type == "image-generation"
+
+
+# -- the write path ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [[], "text", None, 3, [{"type": "text", "text": "a"}]])
+def test_a_part_that_is_not_an_object_is_rejected(value: Any) -> None:
+    with pytest.raises(InvalidMessageError) as caught:
+        structure_part(value)
+    assert caught.value.field == "part"
+    assert "object" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "value", [{}, {"text": "a"}, {"type": 1}, {"type": None}, {"type": ["text"]}]
+)
+def test_a_part_without_a_string_type_is_rejected(value: Any) -> None:
+    with pytest.raises(InvalidMessageError) as caught:
+        structure_part(value)
+    assert caught.value.field == "part"
+    assert '"type"' in caught.value.reason
+
+
+def test_a_part_holding_an_unstorable_string_is_rejected() -> None:
+    with pytest.raises(InvalidMessageError):
+        structure_part({"type": "text", "text": "a\x00"})
+    with pytest.raises(InvalidMessageError):
+        structure_part({"type": "custom", "v": math.nan})
+
+
+# -- the read path -------------------------------------------------------------------------
+
+
+def read(value: object) -> tuple[tuple[Part, ...], list[warnings.WarningMessage]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decoded = structure_stored_parts(value, thread_id="thread-9", message_id="msg-4")
+    return decoded, caught
+
+
+def decodes_cleanly(item: Any) -> bool:
+    """Whether the write path accepts ``item`` as a part (the reference for reads)."""
+    try:
+        structure_part(item)
+    except InvalidMessageError:
+        return False
+    return True
+
+
+@given(st.lists(wire_parts() | any_json_values(max_leaves=5), max_size=5))
+def test_stored_arrays_never_fail_and_keep_every_element(value: list[Any]) -> None:
+    decoded, caught = read(value)
+    assert len(decoded) == len(value)
+    assert canonical(unstructure_parts(decoded)) == canonical(value)
+    clean = [decodes_cleanly(item) for item in value]
+    for item, part, ok in zip(value, decoded, clean, strict=True):
+        if ok:
+            assert part == structure_part(item)
+        else:
+            assert isinstance(part, UnknownPart)
+            assert part.raw is item
+    assert len(caught) == (0 if all(clean) else 1)
+
+
+@given(any_json_values())
+def test_any_stored_value_never_fails(value: Any) -> None:
+    decoded, caught = read(value)
+    if isinstance(value, list):
+        assert canonical(unstructure_parts(decoded)) == canonical(cast(list[Any], value))
+    else:
+        [part] = decoded
+        assert isinstance(part, UnknownPart)
+        assert part.raw is value
+        assert len(caught) == 1
+
+
+def test_a_non_array_value_warns_naming_thread_and_message() -> None:
+    decoded, caught = read({"type": "text", "text": "not in an array"})
+    assert decoded == (UnknownPart({"type": "text", "text": "not in an array"}),)
+    [warning] = caught
+    assert issubclass(warning.category, StoredPartsWarning)
+    assert issubclass(warning.category, UserWarning)
+    assert "thread-9" in str(warning.message)
+    assert "msg-4" in str(warning.message)
+    assert "not an array" in str(warning.message)
+
+
+def test_bad_elements_become_unknown_parts_and_warn_once() -> None:
+    value = [{"type": "text", "text": "fine"}, 7, {"no": "type"}, {"type": "text", "text": "\x00"}]
+    decoded, caught = read(value)
+    assert decoded[0] == TextPart("fine")
+    assert [p.raw for p in decoded[1:]] == value[1:]  # pyright: ignore[reportAttributeAccessIssue]
+    [warning] = caught
+    assert "3 malformed" in str(warning.message)
+    assert "thread-9" in str(warning.message)
+    assert "msg-4" in str(warning.message)
+
+
+def test_a_clean_array_does_not_warn() -> None:
+    decoded, caught = read([{"type": "text", "text": "a"}, {"type": "future-part", "x": 1}])
+    assert decoded == (TextPart("a"), UnknownPart({"type": "future-part", "x": 1}))
+    assert caught == []
+
+
+def test_values_that_break_validation_still_read() -> None:
+    value: list[Any] = [{"type": "data", "data": math.nan}, "\ud800", {"type": "x", "k": "\x00"}]
+    decoded, caught = read(value)
+    assert all(isinstance(p, UnknownPart) for p in decoded)
+    assert [p.raw for p in decoded] == value  # pyright: ignore[reportAttributeAccessIssue]
+    assert canonical(unstructure_parts(decoded)) == canonical(value)
+    assert len(caught) == 1

@@ -1,0 +1,63 @@
+"""Plugin modules stay cheap to import (SPEC §4, llm #732): choosing the memory
+backend, or asking the CLI for help, never loads psycopg."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+
+def modules_after(code: str) -> dict[str, bool]:
+    """Run ``code`` in a fresh interpreter; report which modules it loaded."""
+    probe = textwrap.dedent(code) + textwrap.dedent(
+        """
+        import json, sys
+        print(json.dumps({
+            name: name in sys.modules
+            for name in ("psycopg", "psycopg_pool", "chat_persistence._cli", "click")
+        }))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_creating_a_memory_adapter_does_not_import_psycopg() -> None:
+    loaded = modules_after(
+        """
+        import chat_persistence
+        adapter = chat_persistence.create_adapter("memory://")
+        assert type(adapter).__name__ == "MemoryPersistence", adapter
+        # Every plugin was loaded to find the backend, postgres's included.
+        names = {i.name for i in chat_persistence.available_backends() if i.ok}
+        assert {"memory", "postgres"} <= names, names
+        """
+    )
+    assert loaded["psycopg"] is False
+    assert loaded["psycopg_pool"] is False
+
+
+def test_importing_the_library_does_not_import_the_cli() -> None:
+    loaded = modules_after("import chat_persistence")
+    assert loaded["chat_persistence._cli"] is False
+    assert loaded["click"] is False
+    assert loaded["psycopg"] is False
+
+
+def test_cli_help_and_backends_do_not_import_psycopg() -> None:
+    loaded = modules_after(
+        """
+        from chat_persistence._cli import main
+        for args in (["--help"], ["backends", "--help"], ["backends"]):
+            try:
+                main(args, prog_name="chat-persistence")
+            except SystemExit as exit:
+                assert exit.code == 0, (args, exit.code)
+        """
+    )
+    assert loaded["chat_persistence._cli"] is True
+    assert loaded["psycopg"] is False
