@@ -1,0 +1,236 @@
+"""The column contract, table names, and the reference DDL.
+
+No psycopg here: the plugin module and ``chat-persistence ddl`` use this module
+without loading the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from chat_persistence import ConfigError
+
+DEFAULT_TABLES: Mapping[str, str] = {"messages": "chat_messages", "sessions": "chat_sessions"}
+"""The seed's table names, used for any key a ``tables`` mapping leaves out."""
+
+_MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: Postgres would silently truncate longer names
+
+
+@attrs.frozen
+class Column:
+    """One column of the contract: its name, its type as ``information_schema``
+    spells it, and whether it may hold NULL."""
+
+    name: str
+    sql_type: str
+    nullable: bool
+    default_now: bool = False
+
+    @property
+    def data_type(self) -> str:
+        """``information_schema.columns.data_type`` for this column."""
+        return {"timestamptz": "timestamp with time zone"}.get(self.sql_type, self.sql_type)
+
+
+MESSAGE_COLUMNS: tuple[Column, ...] = (
+    Column("thread_id", "text", nullable=False),
+    Column("message_id", "text", nullable=False),
+    Column("session_id", "text", nullable=True),
+    Column("user_id", "text", nullable=True),
+    Column("role", "text", nullable=False),
+    Column("created_at", "timestamptz", nullable=False, default_now=True),
+    Column("parts_json", "jsonb", nullable=False),
+)
+SESSION_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "text", nullable=False),
+    Column("thread_id", "text", nullable=False),
+    Column("sdk_version", "text", nullable=False),
+    Column("state_json", "jsonb", nullable=True),
+    Column("metadata_json", "jsonb", nullable=True),
+    Column("created_at", "timestamptz", nullable=False, default_now=True),
+    Column("updated_at", "timestamptz", nullable=False, default_now=True),
+    Column("archived_at", "timestamptz", nullable=True),
+)
+COLUMNS: Mapping[str, tuple[Column, ...]] = {
+    "messages": MESSAGE_COLUMNS,
+    "sessions": SESSION_COLUMNS,
+}
+PRIMARY_KEYS: Mapping[str, tuple[str, ...]] = {
+    "messages": ("thread_id", "message_id"),
+    "sessions": ("session_id",),
+}
+RECOMMENDED_INDEXES: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "messages": (("thread_id", "created_at"), ("session_id",)),
+    "sessions": (("thread_id",),),
+}
+"""Leading columns of the indexes the seed recommends, per table role."""
+
+
+@attrs.frozen
+class TableName:
+    """A table name, optionally schema-qualified. Each part is used verbatim as one
+    quoted identifier: no case folding, no SQL pasted anywhere."""
+
+    name: str
+    schema: str | None = None
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """``(schema, name)`` or ``(name,)``."""
+        return (self.name,) if self.schema is None else (self.schema, self.name)
+
+    def __str__(self) -> str:
+        return ".".join(quote_identifier(p) for p in self.parts)
+
+
+def parse_table_name(text: str, *, role: str = "table") -> TableName:
+    """Split ``app.chat_messages`` into schema and table.
+
+    A part may be written in double quotes (``"my.schema"."Chat"``, with ``""`` for a
+    quote inside) to hold a dot; otherwise each dot separates parts, and everything
+    else (quotes, semicolons, spaces) is part of the name and will be quoted. Raises
+    ``ConfigError`` for an empty part, more than two parts, a NUL, or a part longer
+    than Postgres's 63-byte identifier limit.
+    """
+    if not isinstance(text, str):
+        raise _bad(role, text, f"must be a string, not {type(text).__name__}")
+    if "\x00" in text:
+        raise _bad(role, text, "contains a NUL character")
+    parts: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        if i < n and text[i] == '"':
+            part, i = _quoted_part(text, i, role)
+        else:
+            end = text.find(".", i)
+            end = n if end == -1 else end
+            part, i = text[i:end], end
+        if part == "":
+            raise _bad(role, text, "has an empty name part")
+        if len(part.encode()) > _MAX_IDENTIFIER_BYTES:
+            raise _bad(
+                role,
+                text,
+                f"part {part!r} is longer than {_MAX_IDENTIFIER_BYTES} bytes "
+                "(Postgres would truncate it and use another table)",
+            )
+        parts.append(part)
+        if i == n:
+            break
+        if text[i] != ".":
+            raise _bad(role, text, f"unexpected {text[i]!r} after a quoted part")
+        i += 1
+    if len(parts) > 2:
+        raise _bad(role, text, "must be 'table' or 'schema.table'")
+    return TableName(parts[-1], parts[0] if len(parts) == 2 else None)
+
+
+def _quoted_part(text: str, start: int, role: str) -> tuple[str, int]:
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        if text[i] == '"':
+            if text[i + 1 : i + 2] == '"':
+                out.append('"')
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(text[i])
+        i += 1
+    raise _bad(role, text, "has an unterminated double quote")
+
+
+def _bad(role: str, value: object, reason: str) -> ConfigError:
+    return ConfigError(
+        f"invalid {role} table name {value!r}: {reason}",
+        backend="postgres",
+        option="tables",
+        valid=sorted(DEFAULT_TABLES),
+    )
+
+
+@attrs.frozen
+class Tables:
+    """The two tables an adapter uses."""
+
+    messages: TableName
+    sessions: TableName
+
+    @classmethod
+    def from_mapping(cls, tables: Mapping[str, str] | None) -> Tables:
+        """``{"messages": ..., "sessions": ...}``, either key optional (the seed's
+        defaults), any other key a ``ConfigError``."""
+        given = dict(tables or {})
+        unknown = sorted(set(given) - set(DEFAULT_TABLES))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in tables: {', '.join(map(repr, unknown))}; "
+                "valid keys: messages, sessions",
+                backend="postgres",
+                option="tables",
+                valid=sorted(DEFAULT_TABLES),
+            )
+        names = {**DEFAULT_TABLES, **given}
+        return cls(
+            messages=parse_table_name(names["messages"], role="messages"),
+            sessions=parse_table_name(names["sessions"], role="sessions"),
+        )
+
+    def role(self, role: str) -> TableName:
+        """The table playing ``role`` (``"messages"`` or ``"sessions"``)."""
+        return self.messages if role == "messages" else self.sessions
+
+
+# Words Postgres reserves even as table names; any of them is quoted in printed DDL.
+_RESERVED = frozenset(
+    """all analyse analyze and any array as asc asymmetric authorization binary both case
+    cast check collate collation column concurrently constraint create cross current_catalog
+    current_date current_role current_schema current_time current_timestamp current_user
+    default deferrable desc distinct do else end except false fetch for foreign freeze from
+    full grant group having ilike in initially inner intersect into is isnull join lateral
+    leading left like limit localtime localtimestamp natural not notnull null offset on only
+    or order outer overlaps placing primary references returning right select session_user
+    similar some symmetric system_user table tablesample then to trailing true union unique
+    user using variadic verbose when where window with""".split()  # noqa: SIM905
+)
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as SQL: bare when that reads back as the same name, else quoted."""
+    bare = (
+        name.isascii()
+        and (name[:1].isalpha() or name[:1] == "_")
+        and name.replace("_", "").isalnum()
+        and name == name.lower()
+        and name not in _RESERVED
+    )
+    return name if bare else '"' + name.replace('"', '""') + '"'
+
+
+def reference_ddl(tables: Mapping[str, str] | None = None) -> str:
+    """The reference DDL (tables and recommended indexes) for the given table names:
+    the seed's column contract, with every identifier quoted as needed."""
+    names = Tables.from_mapping(tables)
+    blocks: list[str] = []
+    for role in ("messages", "sessions"):
+        table = str(names.role(role))
+        lines = [f"  {_column_sql(c)}," for c in COLUMNS[role]]
+        keys = ", ".join(PRIMARY_KEYS[role])
+        lines.append(f"  primary key ({keys})")
+        block = [f"create table {table} (", *lines, ");"]
+        block += [
+            f"create index on {table} ({', '.join(cols)});" for cols in RECOMMENDED_INDEXES[role]
+        ]
+        blocks.append("\n".join(block))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _column_sql(column: Column) -> str:
+    sql = f"{column.name} {column.sql_type}"
+    if not column.nullable:
+        sql += " not null"
+    if column.default_now:
+        sql += " default now()"
+    return sql

@@ -1,0 +1,211 @@
+"""Checking live tables against the column contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from psycopg import AsyncConnection
+
+from chat_persistence import SchemaMismatchError
+
+from ._contract import COLUMNS, PRIMARY_KEYS, RECOMMENDED_INDEXES, Tables
+
+# Both tables, resolved the way the server resolves them: a qualified name as
+# given, a bare one through the search path (to_regclass), so a table in a
+# schema that is not on the path is not mistaken for ours.
+_RESOLVED = """
+WITH wanted(role, schema_name, table_name) AS (
+    VALUES ('messages', %(ms)s::text, %(mt)s::text), ('sessions', %(ss)s::text, %(st)s::text)
+),
+resolved AS (
+    SELECT w.role, w.table_name,
+           to_regclass(CASE WHEN w.schema_name IS NULL THEN quote_ident(w.table_name)
+                            ELSE quote_ident(w.schema_name) || '.' || quote_ident(w.table_name)
+                       END) AS oid
+    FROM wanted w
+),
+found AS (
+    SELECT r.role, r.table_name, r.oid, n.nspname AS schema_name
+    FROM resolved r
+    LEFT JOIN pg_class c ON c.oid = r.oid
+    LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+)
+"""
+
+PROBE_COLUMNS = (
+    _RESOLVED
+    + """
+SELECT f.role, f.oid IS NOT NULL, c.column_name::text, c.data_type::text, c.is_nullable = 'YES'
+FROM found f
+LEFT JOIN information_schema.columns c
+       ON c.table_schema = f.schema_name AND c.table_name = f.table_name
+ORDER BY f.role, c.ordinal_position
+"""
+)
+
+PROBE_INDEXES = (
+    _RESOLVED
+    + """
+SELECT f.role, i.indisprimary, i.indisunique, i.indpred IS NULL AND i.indisvalid,
+       am.amname::text,
+       array(SELECT a.attname::text
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)
+FROM found f
+JOIN pg_index i ON i.indrelid = f.oid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+"""
+)
+
+
+@attrs.frozen
+class ColumnProblem:
+    """A contract column that exists with the wrong type or nullability."""
+
+    table: str
+    column: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column} is {self.found}, expected {self.expected}"
+
+
+@attrs.frozen
+class SchemaReport:
+    """What differs between the live tables and the column contract.
+
+    ``missing_tables`` and ``missing_columns`` are always checked. A strict report
+    also fills ``wrong_columns`` (type or nullability), ``missing_keys`` (no
+    primary key or unique index on the contract's key columns: the upserts need
+    one) and ``missing_indexes`` (the recommended indexes: advice, not an error).
+    Tables are named as configured.
+    """
+
+    strict: bool
+    missing_tables: list[str] = attrs.field(factory=list)
+    missing_columns: dict[str, list[str]] = attrs.field(factory=dict)
+    wrong_columns: list[ColumnProblem] = attrs.field(factory=list)
+    missing_keys: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    missing_indexes: dict[str, list[tuple[str, ...]]] = attrs.field(factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong (missing recommended indexes do not count)."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Every problem, one sentence each."""
+        found = [f"missing table {t}" for t in self.missing_tables]
+        found += [
+            f"table {t} is missing column(s): {', '.join(cols)}"
+            for t, cols in self.missing_columns.items()
+        ]
+        found += [str(p) for p in self.wrong_columns]
+        found += [
+            f"table {t} has no primary key (or unique index) on ({', '.join(cols)})"
+            for t, cols in self.missing_keys.items()
+        ]
+        return found
+
+    def index_advice(self) -> str:
+        """The missing recommended indexes, as DDL to run (empty when none)."""
+        return "\n".join(
+            f"recommended index missing: create index on {t} ({', '.join(cols)});"
+            for t, indexes in self.missing_indexes.items()
+            for cols in indexes
+        )
+
+    def raise_for_problems(self) -> None:
+        """Raise ``SchemaMismatchError`` (``StrictSchemaMismatchError`` when a strict
+        check failed) unless the report is clean."""
+        if self.wrong_columns or self.missing_keys:
+            raise StrictSchemaMismatchError(self)
+        if self.missing_tables or self.missing_columns:
+            raise SchemaMismatchError(self.missing_tables, self.missing_columns)
+
+
+class StrictSchemaMismatchError(SchemaMismatchError):
+    """A strict schema check failed: besides missing tables and columns,
+    ``wrong_columns`` and ``missing_keys`` say what else differs; ``report`` has it all."""
+
+    def __init__(self, report: SchemaReport) -> None:
+        super().__init__(report.missing_tables, report.missing_columns)
+        self.report = report
+        self.wrong_columns = list(report.wrong_columns)
+        self.missing_keys = dict(report.missing_keys)
+        self.args = ("schema does not match the column contract: " + "; ".join(report.problems()),)
+
+
+async def inspect_schema(
+    conn: AsyncConnection[Any], tables: Tables, *, strict: bool
+) -> SchemaReport:
+    """Probe both tables (one query; strict adds a second in the same pipeline)."""
+    params = {
+        "ms": tables.messages.schema,
+        "mt": tables.messages.name,
+        "ss": tables.sessions.schema,
+        "st": tables.sessions.name,
+    }
+    columns_cur = conn.cursor()
+    indexes_cur = conn.cursor()
+    async with conn.pipeline():
+        await columns_cur.execute(PROBE_COLUMNS, params)
+        if strict:
+            await indexes_cur.execute(PROBE_INDEXES, params)
+    report = SchemaReport(strict=strict)
+    present: dict[str, dict[str, tuple[str, bool]]] = {"messages": {}, "sessions": {}}
+    exists: dict[str, bool] = {}
+    for role, table_exists, column, data_type, nullable in await columns_cur.fetchall():
+        exists[role] = table_exists
+        if column is not None:
+            present[role][column] = (data_type, nullable)
+    for role in ("messages", "sessions"):
+        label = str(tables.role(role))
+        if not exists.get(role):
+            report.missing_tables.append(label)
+            continue
+        missing = [c.name for c in COLUMNS[role] if c.name not in present[role]]
+        if missing:
+            report.missing_columns[label] = missing
+        if not strict:
+            continue
+        for c in COLUMNS[role]:
+            if c.name not in present[role]:
+                continue
+            data_type, nullable = present[role][c.name]
+            if data_type != c.data_type:
+                report.wrong_columns.append(ColumnProblem(label, c.name, c.data_type, data_type))
+            if nullable != c.nullable:
+                want = "nullable" if c.nullable else "not null"
+                have = "nullable" if nullable else "not null"
+                report.wrong_columns.append(ColumnProblem(label, c.name, want, have))
+    if strict:
+        indexes: dict[str, list[tuple[bool, bool, bool, str, list[str | None]]]] = {}
+        for role, primary, unique, usable, method, cols in await indexes_cur.fetchall():
+            indexes.setdefault(role, []).append((primary, unique, usable, method, cols))
+        for role in ("messages", "sessions"):
+            if not exists.get(role):
+                continue
+            label = str(tables.role(role))
+            mine = indexes.get(role, [])
+            key = PRIMARY_KEYS[role]
+            if not any(
+                (primary or unique) and usable and sorted(map(str, cols)) == sorted(key)
+                for primary, unique, usable, _, cols in mine
+            ):
+                report.missing_keys[label] = key
+            wanted = [
+                lead
+                for lead in RECOMMENDED_INDEXES[role]
+                if not any(
+                    usable and method == "btree" and tuple(cols[: len(lead)]) == lead
+                    for _, _, usable, method, cols in mine
+                )
+            ]
+            if wanted:
+                report.missing_indexes[label] = wanted
+    return report
