@@ -249,7 +249,7 @@ def check(ctx: click.Context, url: str) -> None:
         for table, columns in err.missing_columns.items():
             for column in columns:
                 click.echo(f"  table {table}: missing column {column}")
-        for problem in _other_problems(err):
+        for problem in err.other_problems:
             click.echo(f"  {problem}")
         click.echo("Print the reference DDL with: chat-persistence ddl --help")
         ctx.exit(EXIT_FAILED)
@@ -257,18 +257,6 @@ def check(ctx: click.Context, url: str) -> None:
         click.echo(f"OK: {redact_url(url)} matches the column contract")
     else:
         click.echo(f"OK: {redact_url(url)} opened (this backend has no schema to check)")
-
-
-def _other_problems(err: SchemaMismatchError) -> list[str]:
-    """Problems a stricter backend reports beyond missing tables and columns (wrong
-    types, say), taken from its message, which lists problems as the base class does."""
-    missing_only = SchemaMismatchError(err.missing_tables, err.missing_columns)
-
-    def problems(e: SchemaMismatchError) -> list[str]:
-        return str(e).partition(": ")[2].split("; ")
-
-    listed = set(problems(missing_only))
-    return [p for p in problems(err) if p and p not in listed]
 
 
 # -- contract ---------------------------------------------------------------

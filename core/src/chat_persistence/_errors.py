@@ -70,20 +70,27 @@ class SchemaMismatchError(PersistenceError):
     """The database tables do not match the column contract.
 
     ``missing_tables`` lists tables that do not exist; ``missing_columns`` maps each
-    existing table to the contract columns it lacks.
+    existing table to the contract columns it lacks; ``other_problems`` holds what a
+    stricter check found besides (a wrong column type, a missing key), one sentence each.
     """
 
     def __init__(
-        self, missing_tables: Sequence[str], missing_columns: Mapping[str, Sequence[str]]
+        self,
+        missing_tables: Sequence[str],
+        missing_columns: Mapping[str, Sequence[str]],
+        *,
+        other_problems: Sequence[str] = (),
     ) -> None:
         self.missing_tables = list(missing_tables)
         self.missing_columns = {t: list(c) for t, c in missing_columns.items()}
+        self.other_problems = list(other_problems)
         problems = [f"missing table {t}" for t in self.missing_tables]
         problems += [
             f"table {t} is missing column(s): {', '.join(cols)}"
             for t, cols in self.missing_columns.items()
             if cols
         ]
+        problems += self.other_problems
         super().__init__("schema does not match the column contract: " + "; ".join(problems))
 
 

@@ -133,11 +133,15 @@ class StrictSchemaMismatchError(SchemaMismatchError):
     ``wrong_columns`` and ``missing_keys`` say what else differs; ``report`` has it all."""
 
     def __init__(self, report: SchemaReport) -> None:
-        super().__init__(report.missing_tables, report.missing_columns)
         self.report = report
         self.wrong_columns = list(report.wrong_columns)
         self.missing_keys = dict(report.missing_keys)
-        self.args = ("schema does not match the column contract: " + "; ".join(report.problems()),)
+        basic = len(report.missing_tables) + len(report.missing_columns)
+        super().__init__(
+            report.missing_tables,
+            report.missing_columns,
+            other_problems=report.problems()[basic:],
+        )
 
 
 async def inspect_schema(
