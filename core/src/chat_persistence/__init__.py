@@ -8,6 +8,7 @@ contract suite (``chat_persistence_contract``).
 from ._base import AdapterBase
 from ._codec import (
     StoredPartsWarning,
+    stored_message,
     structure_part,
     structure_stored_parts,
     unstructure_part,
@@ -85,6 +86,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "register_plugin",
+    "stored_message",
     "structure_part",
     "structure_stored_parts",
     "unregister_plugin",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import attrs
@@ -18,7 +19,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import InvalidMessageError
 from ._json import JSON
-from ._model import KNOWN_PARTS, KnownPart, Part, UnknownPart
+from ._model import KNOWN_PARTS, FilePart, KnownPart, Message, Part, UnknownPart
 
 # camelCase wire key for each snake_case attribute that differs.
 _RENAMES = {
@@ -55,12 +56,14 @@ _converter = _build_converter()
 
 
 class _PartCodec:
-    __slots__ = ("cls", "keys", "nullable", "structure", "unstructure")
+    __slots__ = ("cls", "keys", "nullable", "shape", "structure", "unstructure")
 
     cls: type[KnownPart]
     keys: frozenset[str]
     nullable: frozenset[str]
     """Wire keys whose value is any JSON, so an explicit null is a value, not absence."""
+    shape: tuple[tuple[str, str, type[Any] | None, bool], ...]
+    """(wire key, attribute, exact type or None for any JSON, required) per field."""
     structure: Callable[[Mapping[str, Any], Any], KnownPart]
     unstructure: Callable[[KnownPart], dict[str, Any]]
 
@@ -69,12 +72,15 @@ class _PartCodec:
         overrides: dict[str, Any] = {}
         keys: set[str] = set()
         nullable: set[str] = set()
+        shape: list[tuple[str, str, type[Any] | None, bool]] = []
         for f in fields:
             wire = str(_RENAMES.get(f.name, f.name))
             keys.add(wire)
             json_typed = f.type in ("JSON", "JSON | None")
             if json_typed:
                 nullable.add(wire)
+            exact = None if json_typed else bool if str(f.type).startswith("bool") else str
+            shape.append((wire, f.name, exact, f.default is attrs.NOTHING))
             overrides[f.name] = override(
                 rename=wire,
                 struct_hook=_identity if json_typed else None,
@@ -83,6 +89,7 @@ class _PartCodec:
         self.cls = cls
         self.keys = frozenset(keys)
         self.nullable = frozenset(nullable)
+        self.shape = tuple(shape)
         self.structure = make_dict_structure_fn(
             cls, _converter, _cattrs_forbid_extra_keys=False, extra=override(omit=True), **overrides
         )
@@ -151,20 +158,25 @@ def structure_stored_parts(value: object, *, thread_id: str, message_id: str) ->
     Rows written by other programs may hold anything: an element that is not an
     object with a string ``"type"`` (or a value that is not an array) comes back as
     an ``UnknownPart`` holding it, and a ``StoredPartsWarning`` names the thread and
-    message.
+    message. Elements are decoded by shape (the same mapping as ``structure_part``)
+    without re-running the content rules, which the write path enforced: this is
+    the hot path of every read.
     """
+    # No typing.cast in this loop: it is a call, and this is the hot path of reads.
     if type(value) is not list:
-        parts = [_unchecked_unknown(value)]
-        problem = "is not an array"
+        parts: list[Part] = [_trusted_unknown(value)]
+        problem: str | None = "is not an array"
     else:
         parts = []
         bad = 0
-        for item in cast(list[object], value):
-            part = _structure_stored(item)
-            if part is None:
+        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        for item in items:
+            kind = item.get("type") if type(item) is dict else None  # pyright: ignore[reportUnknownVariableType]
+            if type(kind) is str:  # pyright: ignore[reportUnknownArgumentType]
+                parts.append(_decode_trusted(item, kind))  # pyright: ignore[reportUnknownArgumentType]
+            else:
                 bad += 1
-                part = _unchecked_unknown(item)
-            parts.append(part)
+                parts.append(_trusted_unknown(item))  # pyright: ignore[reportUnknownArgumentType]
         problem = f"has {bad} malformed element(s)" if bad else None
     if problem is not None:
         warnings.warn(
@@ -177,31 +189,70 @@ def structure_stored_parts(value: object, *, thread_id: str, message_id: str) ->
     return tuple(parts)
 
 
-def _structure_stored(item: object) -> Part | None:
-    """The part ``item`` decodes to, or None when it is not a part at all."""
-    if type(item) is not dict:
-        return None
-    obj = cast(dict[str, JSON], item)
-    kind = obj.get("type")
-    if type(kind) is not str:
-        return None
-    try:
-        return _structure_object(obj, kind)
-    except Exception:
-        # Something no backend can store (a NUL, NaN, a non-string key): keep it raw.
-        return None
+def stored_message(
+    *,
+    thread_id: str,
+    message_id: str,
+    role: str,
+    session_id: str | None,
+    created_at: datetime | None,
+    parts_json: object,
+) -> Message:
+    """Build a ``Message`` from a stored row, for adapters' read paths.
+
+    Never fails on what another program stored (see ``structure_stored_parts``) and
+    skips the constructor's validators: the row was validated when it was written.
+    """
+    message = _new(Message)
+    _set(message, "id", message_id)
+    _set(message, "role", role)
+    _set(
+        message,
+        "parts",
+        structure_stored_parts(parts_json, thread_id=thread_id, message_id=message_id),
+    )
+    _set(message, "session_id", session_id)
+    _set(message, "created_at", created_at)
+    return message
 
 
-def _unchecked_unknown(raw: object) -> UnknownPart:
-    """An ``UnknownPart`` holding ``raw`` even when ``raw`` breaks the validation
-    rules: reading must never fail. Saving it again is rejected by validation."""
-    try:
-        return UnknownPart(cast(JSON, raw))
-    except Exception:
-        # Not attrs.validators.disabled(): that switch is process-wide, not per thread.
-        part = object.__new__(UnknownPart)
-        object.__setattr__(part, "raw", raw)
-        return part
+_new = object.__new__
+# attrs' frozen classes refuse normal assignment; this is how attrs itself sets them.
+_set = object.__setattr__
+
+
+def _decode_trusted(obj: dict[str, object], kind: str) -> Part:
+    codec = _CODECS.get(kind)
+    if codec is None:
+        return _trusted_unknown(obj)
+    part = _new(codec.cls)
+    present = 1
+    for wire, name, exact, required in codec.shape:
+        if wire in obj:
+            value = obj[wire]
+            if exact is not None and type(value) is not exact:
+                return _trusted_unknown(obj)
+            present += 1
+        elif required:
+            return _trusted_unknown(obj)
+        else:
+            value = None
+        _set(part, name, value)
+    if codec.cls is FilePart and obj.get("url") is None and obj.get("data") is None:
+        return _trusted_unknown(obj)
+    extra = (
+        {k: v for k, v in obj.items() if k != "type" and k not in codec.keys}
+        if len(obj) > present
+        else {}
+    )
+    _set(part, "extra", extra)
+    return part  # pyright: ignore[reportReturnType]
+
+
+def _trusted_unknown(raw: object) -> UnknownPart:
+    part = _new(UnknownPart)
+    _set(part, "raw", raw)
+    return part
 
 
 class StoredPartsWarning(UserWarning):
