@@ -5,15 +5,11 @@ Pick a backend by URL or name with ``create_adapter``; write your own with a
 contract suite (``chat_persistence_contract``).
 """
 
-from ._base import AdapterBase
-from ._codec import (
-    StoredPartsWarning,
-    stored_message,
-    structure_part,
-    structure_stored_parts,
-    unstructure_part,
-    unstructure_parts,
-)
+from __future__ import annotations
+
+import importlib
+import typing
+
 from ._errors import (
     AdapterNotOpenError,
     BackendLoadError,
@@ -27,29 +23,51 @@ from ._errors import (
     SchemaMismatchError,
     StorageUnavailableError,
 )
-from ._hooks import Backend, BackendInfo, Capability, hookimpl, hookspec
 from ._json import JSON
-from ._model import (
-    DataPart,
-    FilePart,
-    Message,
-    Part,
-    ReasoningPart,
-    Session,
-    TextPart,
-    ToolCallPart,
-    ToolResultPart,
-    UnknownPart,
-)
-from ._protocol import PersistenceAdapter
-from ._registry import (
-    Registry,
-    available_backends,
-    create_adapter,
-    register_plugin,
-    unregister_plugin,
-)
-from ._validation import validate_id, validate_messages, validate_page, validate_session
+
+if typing.TYPE_CHECKING:
+    from ._base import AdapterBase
+    from ._codec import (
+        StoredPartsWarning,
+        stored_message,
+        structure_part,
+        structure_stored_parts,
+        unstructure_part,
+        unstructure_parts,
+    )
+    from ._hooks import (
+        Backend,
+        BackendInfo,
+        Capability,
+        hookimpl,
+        hookspec,
+    )
+    from ._model import (
+        DataPart,
+        FilePart,
+        Message,
+        Part,
+        ReasoningPart,
+        Session,
+        TextPart,
+        ToolCallPart,
+        ToolResultPart,
+        UnknownPart,
+    )
+    from ._protocol import PersistenceAdapter
+    from ._registry import (
+        Registry,
+        available_backends,
+        create_adapter,
+        register_plugin,
+        unregister_plugin,
+    )
+    from ._validation import (
+        validate_id,
+        validate_messages,
+        validate_page,
+        validate_session,
+    )
 
 __all__ = [
     "JSON",
@@ -97,3 +115,53 @@ __all__ = [
     "validate_page",
     "validate_session",
 ]
+
+# Loaded on first use, so that importing the package (and `chat-persistence --help`)
+# does not pay for attrs, pluggy and the codec before anything needs them.
+_LAZY = {
+    "AdapterBase": "._base",
+    "StoredPartsWarning": "._codec",
+    "stored_message": "._codec",
+    "structure_part": "._codec",
+    "structure_stored_parts": "._codec",
+    "unstructure_part": "._codec",
+    "unstructure_parts": "._codec",
+    "Backend": "._hooks",
+    "BackendInfo": "._hooks",
+    "Capability": "._hooks",
+    "hookimpl": "._hooks",
+    "hookspec": "._hooks",
+    "DataPart": "._model",
+    "FilePart": "._model",
+    "Message": "._model",
+    "Part": "._model",
+    "ReasoningPart": "._model",
+    "Session": "._model",
+    "TextPart": "._model",
+    "ToolCallPart": "._model",
+    "ToolResultPart": "._model",
+    "UnknownPart": "._model",
+    "PersistenceAdapter": "._protocol",
+    "Registry": "._registry",
+    "available_backends": "._registry",
+    "create_adapter": "._registry",
+    "register_plugin": "._registry",
+    "unregister_plugin": "._registry",
+    "validate_id": "._validation",
+    "validate_messages": "._validation",
+    "validate_page": "._validation",
+    "validate_session": "._validation",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

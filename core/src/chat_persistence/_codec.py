@@ -8,14 +8,13 @@ else becomes an ``UnknownPart`` holding the object, so for every such ``p``,
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import InvalidMessageError
 from ._json import JSON
@@ -43,7 +42,12 @@ def _identity(value: Any, _: Any) -> Any:
     return value
 
 
-def _build_converter() -> cattrs.Converter:
+@functools.cache
+def _converter() -> Any:
+    # Imported on first use: cattrs and its generated functions cost more at import
+    # than the rest of the package together, and reads never need them.
+    import cattrs
+
     conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
     # cattrs coerces by default (str(1) == "1"); the wire codec must not, or it
     # would lose information. A known key with the wrong type makes an UnknownPart.
@@ -52,11 +56,8 @@ def _build_converter() -> cattrs.Converter:
     return conv
 
 
-_converter = _build_converter()
-
-
 class _PartCodec:
-    __slots__ = ("cls", "keys", "nullable", "shape", "structure", "unstructure")
+    __slots__ = ("_structure", "cls", "keys", "nullable", "shape")
 
     cls: type[KnownPart]
     keys: frozenset[str]
@@ -64,38 +65,52 @@ class _PartCodec:
     """Wire keys whose value is any JSON, so an explicit null is a value, not absence."""
     shape: tuple[tuple[str, str, type[Any] | None, bool], ...]
     """(wire key, attribute, exact type or None for any JSON, required) per field."""
-    structure: Callable[[Mapping[str, Any], Any], KnownPart]
-    unstructure: Callable[[KnownPart], dict[str, Any]]
+    _structure: Callable[[Mapping[str, Any], Any], KnownPart] | None
 
     def __init__(self, cls: type[KnownPart]) -> None:
-        fields = [f for f in attrs.fields(cls) if f.name != "extra"]
-        overrides: dict[str, Any] = {}
-        keys: set[str] = set()
-        nullable: set[str] = set()
         shape: list[tuple[str, str, type[Any] | None, bool]] = []
-        for f in fields:
-            wire = str(_RENAMES.get(f.name, f.name))
-            keys.add(wire)
+        for f in attrs.fields(cls):
+            if f.name == "extra":
+                continue
             json_typed = f.type in ("JSON", "JSON | None")
-            if json_typed:
-                nullable.add(wire)
             exact = None if json_typed else bool if str(f.type).startswith("bool") else str
-            shape.append((wire, f.name, exact, f.default is attrs.NOTHING))
-            overrides[f.name] = override(
-                rename=wire,
-                struct_hook=_identity if json_typed else None,
-                omit_if_default=f.default is None,
+            shape.append(
+                (_RENAMES.get(f.name) or f.name, f.name, exact, f.default is attrs.NOTHING)
             )
         self.cls = cls
-        self.keys = frozenset(keys)
-        self.nullable = frozenset(nullable)
         self.shape = tuple(shape)
-        self.structure = make_dict_structure_fn(
-            cls, _converter, _cattrs_forbid_extra_keys=False, extra=override(omit=True), **overrides
-        )
-        self.unstructure = make_dict_unstructure_fn(
-            cls, _converter, extra=override(omit=True), **overrides
-        )
+        self.keys = frozenset(wire for wire, *_ in shape)
+        self.nullable = frozenset(wire for wire, _, exact, _ in shape if exact is None)
+        self._structure = None
+
+    def structure(self, value: Mapping[str, Any]) -> KnownPart:
+        """cattrs' structure function for the class, made on first use."""
+        if self._structure is None:
+            from cattrs.gen import make_dict_structure_fn, override
+
+            overrides: dict[str, Any] = {
+                name: override(rename=wire, struct_hook=_identity if exact is None else None)
+                for wire, name, exact, _ in self.shape
+            }
+            self._structure = make_dict_structure_fn(
+                self.cls,
+                _converter(),
+                _cattrs_forbid_extra_keys=False,
+                extra=override(omit=True),
+                **overrides,
+            )
+        return self._structure(value, self.cls)
+
+    def unstructure(self, part: KnownPart) -> dict[str, JSON]:
+        """The wire object: modeled keys (an absent optional one left out), then extras."""
+        wire: dict[str, JSON] = {"type": part.type}
+        for key, name, _, required in self.shape:
+            value = getattr(part, name)
+            if value is not None or required:
+                wire[key] = value
+        if part.extra:
+            wire.update(part.extra)
+        return wire
 
 
 _CODECS: dict[str, _PartCodec] = {cls.type: _PartCodec(cls) for cls in KNOWN_PARTS}
@@ -126,8 +141,8 @@ def _structure_object(value: dict[str, JSON], kind: str) -> Part:
         if key in value and value[key] is None:
             return UnknownPart(value)
     try:
-        part = codec.structure(value, codec.cls)
-    except (TypeError, ValueError, KeyError, cattrs.BaseValidationError):
+        part = codec.structure(value)
+    except Exception:
         return UnknownPart(value)
     extra = {k: v for k, v in value.items() if k != "type" and k not in codec.keys}
     if extra:
@@ -139,12 +154,7 @@ def unstructure_part(part: Part) -> dict[str, JSON] | JSON:
     """Turn a part into its wire object (an ``UnknownPart`` gives back its raw value)."""
     if isinstance(part, UnknownPart):
         return part.raw
-    codec = _CODEC_BY_CLASS[type(part)]
-    body = cast(dict[str, JSON], codec.unstructure(part))
-    wire: dict[str, JSON] = {"type": part.type, **body}
-    if part.extra:
-        wire.update(part.extra)
-    return wire
+    return _CODEC_BY_CLASS[type(part)].unstructure(part)
 
 
 def unstructure_parts(parts: tuple[Part, ...]) -> list[JSON]:

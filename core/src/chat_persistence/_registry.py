@@ -8,21 +8,24 @@ plugin is reported and never hides the others.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import os
 import threading
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
-import pluggy
 
 from ._errors import BackendLoadError, BackendNotFoundError, ConfigError
 from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
 from ._protocol import PersistenceAdapter
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    import cattrs
 
 logger = logging.getLogger("chat_persistence")
 
@@ -189,6 +192,11 @@ class Registry:
             return self._scan
 
     def _load(self) -> _Scan:
+        # Imported on first scan, so that importing chat_persistence stays cheap.
+        from importlib.metadata import entry_points
+
+        import pluggy
+
         pm = pluggy.PluginManager(PROJECT)
         pm.add_hookspecs(BackendSpec)
         failures: list[BackendInfo] = []
@@ -326,8 +334,10 @@ def structure_options(backend: Backend, raw: Mapping[str, Any]) -> Any:
                 option=f.name,
                 valid=valid,
             )
+    import cattrs
+
     try:
-        return _options_converter.structure(dict(raw), backend.options)
+        return _options_converter().structure(dict(raw), backend.options)
     except Exception as err:
         option: str | None = None
         if isinstance(err, cattrs.ClassValidationError):
@@ -384,16 +394,16 @@ def _structure_str(value: object, _: object) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
 
 
-def _build_options_converter() -> cattrs.Converter:
+@functools.cache
+def _options_converter() -> cattrs.Converter:
+    import cattrs
+
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(str, _structure_str)
     return conv
-
-
-_options_converter = _build_options_converter()
 
 
 def _allow_list() -> set[str] | None:
