@@ -16,7 +16,10 @@ def modules_after(code: str) -> dict[str, bool]:
         import json, sys
         print(json.dumps({
             name: name in sys.modules
-            for name in ("psycopg", "psycopg_pool", "chat_persistence._cli", "click")
+            for name in (
+                "psycopg", "psycopg_pool", "chat_persistence._cli", "click",
+                "attrs", "cattrs", "pluggy", "importlib.metadata",
+            )
         }))
         """
     )
@@ -46,6 +49,26 @@ def test_importing_the_library_does_not_import_the_cli() -> None:
     assert loaded["chat_persistence._cli"] is False
     assert loaded["click"] is False
     assert loaded["psycopg"] is False
+
+
+def test_importing_the_library_loads_nothing_heavy_until_a_name_is_used() -> None:
+    loaded = modules_after("import chat_persistence")
+    assert loaded["attrs"] is False
+    assert loaded["cattrs"] is False
+    assert loaded["pluggy"] is False
+    assert loaded["importlib.metadata"] is False
+
+
+def test_reading_never_builds_the_cattrs_converter() -> None:
+    loaded = modules_after(
+        """
+        from chat_persistence import stored_message, unstructure_parts
+        m = stored_message(thread_id="t", message_id="m", role="user", session_id=None,
+                           created_at=None, parts_json=[{"type": "text", "text": "hi"}])
+        assert unstructure_parts(m.parts) == [{"type": "text", "text": "hi"}]
+        """
+    )
+    assert loaded["cattrs"] is False
 
 
 def test_cli_help_and_backends_do_not_import_psycopg() -> None:
