@@ -7,7 +7,11 @@ lenient JSON parser could hand us, for the read path that must never fail.
 
 from __future__ import annotations
 
+import functools
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import IntEnum
 from typing import Any, cast
 
 from hypothesis import strategies as st
@@ -260,4 +264,278 @@ def sessions() -> st.SearchStrategy[Session]:
         created_at=_optional(aware_datetimes()),
         updated_at=_optional(aware_datetimes()),
         archived_at=_optional(aware_datetimes()),
+    )
+
+
+# -- hostile input: anything a caller could pass, valid or not --------------------
+
+SURPRISING_TEXT: tuple[str, ...] = (
+    "",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfff",
+    "\ud83d\ude00",  # a surrogate pair written as two code points: not one character
+    "😀",
+    "\U0010ffff",
+    "\u2028\u2029",
+    "\ufeff",
+    "\x7f\x01\x1f",
+    ' "quoted" \\ ',
+    "é" * 3,
+)
+"""Strings that break text handling somewhere: empty, NUL, lone surrogates, astral
+and control characters, escapes."""
+
+_any_char = st.characters(codec=None, categories=None, exclude_categories=())
+
+
+class _StrSubclass(str):
+    """A ``str`` subclass: text to Python, not to a JSON encoder that checks types."""
+
+
+NOT_STRINGS: tuple[object, ...] = (None, 0, 1.5, True, b"bytes", ["x"], ("x",), _StrSubclass("x"))
+"""Values of the wrong type where a string is expected."""
+
+
+def _times(unit: str, count: int) -> str:
+    return unit * count
+
+
+@functools.cache
+def hostile_text() -> st.SearchStrategy[str]:
+    """Strings across the whole range: any code point (lone surrogates included),
+    the surprising ones, long ones, and lengths either side of the id size limit."""
+    repeated = st.builds(_times, st.text(_any_char, min_size=1, max_size=3), st.integers(50, 3000))
+    # 512 bytes in UTF-8 is the longest id: 512 "a", 256 "é", 170 "€", 128 "😀".
+    near_limit = st.builds(
+        _times,
+        st.sampled_from(("a", "é", "€", "😀")),
+        st.sampled_from((127, 128, 129, 170, 171, 256, 257, 511, 512, 513)),
+    )
+    return st.one_of(
+        st.text(_any_char, max_size=8), st.sampled_from(SURPRISING_TEXT), repeated, near_limit
+    )
+
+
+@functools.cache
+def hostile_ids() -> st.SearchStrategy[Any]:
+    """What may be passed where an id goes: valid ids, hostile text, other types."""
+    return st.one_of(ids(), hostile_text(), st.sampled_from(NOT_STRINGS))
+
+
+SPECIAL_NUMBERS: tuple[int | float, ...] = (
+    0,
+    -0.0,
+    0.1,
+    1e-7,
+    5e-324,
+    2.0**53,
+    2**53 + 1,
+    1e16,
+    123456789012345680.0,
+    1e23,
+    -1e308,
+    1.7976931348623157e308,
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    10**100,
+    10**3999,
+    -(10**3999),
+    10**4000,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+)
+"""Numbers at the edges: of float formatting, of numeric and bigint, of the JSON rules."""
+
+
+class _Color(IntEnum):
+    RED = 1
+
+
+NOT_JSON: tuple[object, ...] = (
+    b"bytes",
+    bytearray(b"x"),
+    (1, 2),
+    frozenset({1}),
+    Decimal("1.5"),
+    datetime(2020, 1, 1, tzinfo=UTC),
+    complex(1, 2),
+    _Color.RED,
+    _StrSubclass("x"),
+    OrderedDict([("a", 1)]),
+    object(),
+)
+"""Python values a JSON encoder might take or mangle, but that are not JSON."""
+
+
+def _nest(leaf: object, depth: int, in_dict: bool) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = {"k": value} if in_dict else [value]
+    return value
+
+
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.one_of(
+        hostile_text(), st.integers(), st.none(), st.booleans(), st.tuples(st.integers())
+    )
+    return st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
+
+
+@functools.cache
+def hostile_json(*, max_leaves: int = 8) -> st.SearchStrategy[Any]:
+    """JSON-ish values across the whole range: valid JSON, NaN and Infinity, huge
+    integers, NUL and lone surrogates in strings and keys, keys that are not
+    strings, values that are not JSON, and nesting either side of the depth limit."""
+    leaves: st.SearchStrategy[Any] = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.sampled_from(SPECIAL_NUMBERS),
+        hostile_text(),
+        st.sampled_from(NOT_JSON),
+    )
+    tree = st.recursive(leaves, _containers, max_leaves=max_leaves)
+    deep = st.builds(_nest, leaves, st.sampled_from((2, 100, 511, 512, 513, 600)), st.booleans())
+    return st.one_of(tree, deep, json_values(max_leaves=max_leaves))
+
+
+def unchecked(cls: type[Any], **fields: Any) -> Any:
+    """An instance of an attrs class holding ``fields`` as given: no converters, no
+    validators. What a caller gets with validators disabled, or by hand."""
+    instance = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(instance, name, value)
+    return instance
+
+
+@functools.cache
+def _hostile_extra() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.just({}),
+        st.dictionaries(hostile_text(), hostile_json(max_leaves=3), max_size=2),
+        st.sampled_from(({"text": "a modeled key"}, {"type": "x"}, None, [], "extra")),
+    )
+
+
+@functools.cache
+def _hostile_field_text() -> st.SearchStrategy[Any]:
+    return st.one_of(storable_text(), hostile_text(), st.sampled_from(NOT_STRINGS))
+
+
+@functools.cache
+def _hostile_known_part() -> st.SearchStrategy[Any]:
+    return _hostile_known_part_of()
+
+
+@st.composite
+def _hostile_known_part_of(draw: st.DrawFn) -> Any:
+    text = _hostile_field_text()
+    kind = draw(st.sampled_from(KNOWN_TYPES))
+    if kind in ("text", "reasoning"):
+        fields: dict[str, Any] = {"text": draw(text)}
+        if kind == "reasoning":
+            fields["signature"] = draw(st.none() | text)
+        cls: type[Any] = TextPart if kind == "text" else ReasoningPart
+    elif kind in ("tool-call", "tool-result"):
+        fields = {"tool_call_id": draw(text), "tool_name": draw(text)}
+        if kind == "tool-call":
+            fields["input"] = draw(hostile_json())
+            cls = ToolCallPart
+        else:
+            fields["output"] = draw(hostile_json())
+            fields["is_error"] = draw(st.sampled_from((None, True, False, 0, 1, "true")))
+            cls = ToolResultPart
+    elif kind == "file":
+        fields = {name: draw(st.none() | text) for name in ("url", "data", "filename")}
+        fields["media_type"] = draw(text)
+        cls = FilePart
+    else:
+        fields = {"data": draw(hostile_json()), "name": draw(st.none() | text)}
+        cls = DataPart
+    return unchecked(cls, **fields, extra=draw(_hostile_extra()))
+
+
+@functools.cache
+def hostile_parts() -> st.SearchStrategy[Any]:
+    """Parts built without validation, with hostile fields; valid parts; non-parts."""
+    return st.one_of(
+        parts(),
+        _hostile_known_part(),
+        hostile_json().map(lambda raw: unchecked(UnknownPart, raw=raw)),
+        st.sampled_from(("text", {"type": "text", "text": "a dict, not a part"}, None, 5)),
+    )
+
+
+def _with_offset(base: datetime, minutes: int) -> datetime:
+    return base.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+
+
+@functools.cache
+def hostile_datetimes() -> st.SearchStrategy[Any]:
+    """None, aware datetimes (also ones that leave Python's range once in UTC),
+    naive ones, and things that are not datetimes."""
+    edges = st.builds(
+        _with_offset,
+        st.sampled_from((datetime.min, datetime.max, datetime(9999, 12, 31, 12))),
+        st.sampled_from((-(23 * 60 + 59), 23 * 60 + 59)),
+    )
+    return st.one_of(
+        st.none(),
+        aware_datetimes(),
+        edges,
+        st.datetimes(),
+        st.sampled_from(("2024-01-01T00:00:00Z", 0, 1.5)),
+    )
+
+
+@functools.cache
+def hostile_messages() -> st.SearchStrategy[Any]:
+    """Messages built without validation: hostile ids, roles, parts, sessions, times."""
+    return _hostile_messages()
+
+
+@st.composite
+def _hostile_messages(draw: st.DrawFn) -> Any:
+    part_list = draw(st.lists(hostile_parts(), max_size=3))
+    shape = draw(st.sampled_from(("tuple", "tuple", "list", "other")))
+    message_parts: Any = (
+        tuple(part_list)
+        if shape == "tuple"
+        else part_list
+        if shape == "list"
+        else draw(st.sampled_from(("not parts", None, {"type": "text"})))
+    )
+    return unchecked(
+        Message,
+        id=draw(hostile_ids()),
+        role=draw(st.sampled_from(("user", "assistant")) | hostile_ids()),
+        parts=message_parts,
+        session_id=draw(st.none() | hostile_ids()),
+        created_at=draw(hostile_datetimes()),
+    )
+
+
+@functools.cache
+def hostile_sessions() -> st.SearchStrategy[Any]:
+    """Sessions built without validation, with hostile fields."""
+    return _hostile_sessions()
+
+
+@st.composite
+def _hostile_sessions(draw: st.DrawFn) -> Any:
+    return unchecked(
+        Session,
+        id=draw(st.just("s") | hostile_ids()),
+        thread_id=draw(st.just("t") | hostile_ids()),
+        sdk_version=draw(st.just("v") | hostile_ids()),
+        state=draw(hostile_json()),
+        metadata=draw(hostile_json()),
+        created_at=draw(hostile_datetimes()),
+        updated_at=None,
+        archived_at=None,
     )

@@ -10,6 +10,25 @@ from ._errors import InvalidArgumentError, InvalidMessageError
 from ._json import check_id
 from ._model import FilePart, Message, Session
 
+MAX_ID_BYTES = 512
+"""The longest id (thread, message or session id, or a cursor), in UTF-8 bytes, that
+an operation accepts. Postgres cannot index much longer keys (a btree entry holds at
+most 2704 bytes, and the contract's keys pair two ids), so every backend rejects
+them alike, before writing anything. Stored rows are read whatever their ids."""
+
+
+def _check_id_size(field: str, value: object, *, message_id: str | None = None) -> None:
+    if not isinstance(value, str) or len(value) <= MAX_ID_BYTES // 4:
+        return
+    size = len(value.encode("utf-8"))
+    if size > MAX_ID_BYTES:
+        raise InvalidMessageError(
+            field,
+            value,
+            f"is {size} bytes in UTF-8; ids may be at most {MAX_ID_BYTES}",
+            message_id=message_id,
+        )
+
 
 def validate_messages(thread_id: str, messages: Sequence[Message]) -> None:
     """Check a batch before it is written, whatever way its messages were built.
@@ -19,6 +38,7 @@ def validate_messages(thread_id: str, messages: Sequence[Message]) -> None:
     ``InvalidMessageError`` naming the field and message on the first problem.
     """
     check_id("thread_id", thread_id)
+    _check_id_size("thread_id", thread_id)
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidMessageError(
             "messages", messages, "must be a sequence of Message (a list or tuple)"
@@ -46,6 +66,8 @@ def validate_messages(thread_id: str, messages: Sequence[Message]) -> None:
                     err.field, err.value, err.reason, message_id=message_id
                 ) from None
             raise
+        _check_id_size("Message.id", message.id, message_id=message_id)
+        _check_id_size("Message.session_id", message.session_id, message_id=message_id)
         if message.id in seen:
             raise InvalidMessageError(
                 "Message.id", message.id, "appears twice in one batch", message_id=message.id
@@ -60,12 +82,15 @@ def validate_session(session: Session) -> None:
             "session", session, f"must be a Session, not {type(session).__name__}"
         )
     attrs.validate(session)
+    _check_id_size("Session.id", session.id)
+    _check_id_size("Session.thread_id", session.thread_id)
 
 
 def validate_id(field: str, value: object) -> None:
     """Check an id argument (a thread id, a cursor): a non-empty string that can be
     stored, else ``InvalidMessageError`` naming ``field``."""
     check_id(field, value)
+    _check_id_size(field, value)
 
 
 def validate_page(limit: int | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -51,8 +52,17 @@ def default_sdk_version() -> str:
         return "chat-persistence/unknown"
 
 
+# A JSON string literal, or a negative zero written as a number (outside any string).
+_NEGATIVE_ZERO = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-0\.0(?=[,\]}]|$)')
+
+
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if "-0.0" in text:
+        # Postgres jsonb has no negative zero: store 0.0 here too, so that every
+        # backend returns the same value.
+        text = _NEGATIVE_ZERO.sub(lambda m: "0.0" if m.group() == "-0.0" else m.group(), text)
+    return text
 
 
 def _micros(field: str, value: datetime, message_id: str | None = None) -> int:
@@ -210,6 +220,8 @@ class MemoryPersistence(AdapterBase):
             _now_us(),
             expected_updated_us=expected_us,
             check=expected_updated_at is not None,
+            # Reported as given: one outside the UTC range has no micros to rebuild it from.
+            expected_updated_at=expected_updated_at,
         )
         return _session(row)
 

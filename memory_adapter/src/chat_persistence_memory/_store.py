@@ -266,17 +266,24 @@ class Store:
     # -- sessions ---------------------------------------------------------------
 
     def save_session(
-        self, new: NewSession, now_us: int, *, expected_updated_us: int | None, check: bool
+        self,
+        new: NewSession,
+        now_us: int,
+        *,
+        expected_updated_us: int | None,
+        check: bool,
+        expected_updated_at: datetime | None = None,
     ) -> SessionRow:
-        """Upsert a session; with ``check``, only if its ``updated_at`` is as expected."""
+        """Upsert a session; with ``check``, only if its ``updated_at`` is as expected
+        (``expected_updated_at``, when given, is what a conflict reports)."""
         with self._lock:
             old = self._sessions.get(new.session_id)
             if check and (old is None or old.updated_us != expected_updated_us):
+                if expected_updated_at is None and expected_updated_us is not None:
+                    expected_updated_at = from_micros(expected_updated_us)
                 raise ConflictError(
                     new.session_id,
-                    expected=None
-                    if expected_updated_us is None
-                    else from_micros(expected_updated_us),
+                    expected=expected_updated_at,
                     actual=None if old is None else from_micros(old.updated_us),
                 )
             if old is None:

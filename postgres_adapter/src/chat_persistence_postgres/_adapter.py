@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor, sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg import AsyncCursor, sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb, set_json_loads
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from chat_persistence import (
     JSON,
@@ -27,8 +26,7 @@ from chat_persistence import (
     Message,
     NotFoundError,
     Session,
-    StorageUnavailableError,
-    structure_stored_parts,
+    stored_message,
     unstructure_parts,
     validate_id,
     validate_messages,
@@ -36,22 +34,41 @@ from chat_persistence import (
     validate_session,
 )
 
+from ._connections import Conn, Connections
 from ._contract import Tables
 from ._plugin import PostgresOptions
 from ._queries import OVERFLOW_MARK, Queries
+from ._resilience import RetryPolicy
+from ._rows import message_from_row, session_from_row, utc
 from ._schema import SchemaReport, inspect_schema
+from ._wire import dumps, loads_stored
 
 logger = logging.getLogger("chat_persistence.postgres")
 
-_Conn = AsyncConnection[TupleRow]
+_T = TypeVar("_T")
+_MAX_LIMIT = 2**63 - 1
+"""The largest LIMIT Postgres takes (a bigint); any larger limit means the same."""
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def _check_utc_range(field: str, value: datetime | None, message_id: str | None = None) -> None:
+    """Reject an aware datetime that is outside Python's range once in UTC (Postgres
+    would store it and then fail to read it back), as the memory backend does."""
+    if value is None:
+        return
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidMessageError(
+            field, value, "is outside the range of a UTC datetime", message_id=message_id
+        ) from None
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; None (which matches no row) when it has no UTC form."""
+    try:
+        return None if value is None else utc(value)
+    except OverflowError:
+        return None
 
 
 def default_sdk_version() -> str:
@@ -78,6 +95,11 @@ class PostgresPersistence(AdapterBase):
     the whole batch, in one implicit transaction). No Python lock is held across
     the pool, so concurrent calls run on concurrent connections; saves to one
     thread serialize on the server, saves to different threads do not.
+
+    A pooled connection that died while idle is replaced before use, at no round
+    trip. When a connection is lost during an operation, reads and upserts run
+    again on a fresh one (``retries``, ``retry_backoff``); ``delete_thread`` and a
+    compare-and-set ``save_session`` do not, and raise ``StorageUnavailableError``.
     """
 
     capabilities: frozenset[Capability] = frozenset(
@@ -94,6 +116,8 @@ class PostgresPersistence(AdapterBase):
         min_size: int = 1,
         max_size: int = 10,
         pool_timeout: float = 30.0,
+        retries: int = 2,
+        retry_backoff: float = 0.05,
         pgbouncer: bool = False,
         prepare_threshold: int | None = 5,
         strict_schema: bool = False,
@@ -133,8 +157,20 @@ class PostgresPersistence(AdapterBase):
                 backend="postgres",
                 option="max_size",
             )
+        _check_number("pool_timeout", pool_timeout, positive=True)
+        _check_number("retry_backoff", retry_backoff, positive=False)
+        if type(retries) is not int or retries < 0:
+            raise ConfigError(
+                f"'retries' must be a non-negative integer, not {retries!r}",
+                backend="postgres",
+                option="retries",
+            )
         self.tables = Tables.from_mapping(tables)
         """The two tables, parsed (schema-qualified or not)."""
+        self.retry = RetryPolicy(retries=retries, backoff=float(retry_backoff))
+        """Retries of idempotent operations on a lost connection (see ``Connections.run``)."""
+        self.pool_timeout = float(pool_timeout)
+        """Seconds an operation waits for a pooled connection."""
         self.sdk_version = sdk_version
         """Written on sessions that ``archive_session`` creates."""
         self.pgbouncer = pgbouncer
@@ -142,11 +178,16 @@ class PostgresPersistence(AdapterBase):
         self.prepare_threshold = None if pgbouncer else prepare_threshold
         """psycopg's ``prepare_threshold`` for our connections (None: never prepare)."""
         self._host_pool = pool
-        self._conninfo = conninfo
-        self._min_size = min_size
-        self._max_size = max_size
-        self._pool_timeout = pool_timeout
-        self._pool: AsyncConnectionPool[Any] | None = None
+        self._connections = Connections(
+            host_pool=pool,
+            conninfo=conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            pool_timeout=self.pool_timeout,
+            retry=self.retry,
+            pgbouncer=pgbouncer,
+            prepare_threshold=self.prepare_threshold,
+        )
         self._q = Queries(self.tables)
 
     @classmethod
@@ -160,6 +201,8 @@ class PostgresPersistence(AdapterBase):
             min_size=options.min_size,
             max_size=options.max_size,
             pool_timeout=options.pool_timeout,
+            retries=options.retries,
+            retry_backoff=options.retry_backoff,
             pgbouncer=options.pgbouncer,
             prepare_threshold=options.prepare_threshold,
             strict_schema=options.strict_schema,
@@ -175,84 +218,40 @@ class PostgresPersistence(AdapterBase):
 
     # -- lifecycle --------------------------------------------------------------
 
+    @property
+    def _pool(self) -> AsyncConnectionPool[Any] | None:
+        """The pool in use while open (the host's or our own)."""
+        return self._connections.pool
+
     async def _open(self) -> None:
-        if self._host_pool is not None:
-            self._pool = self._host_pool
-            return
-        assert self._conninfo is not None
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._conninfo,
-            min_size=self._min_size,
-            max_size=self._max_size,
-            timeout=self._pool_timeout,
-            kwargs={"autocommit": True, "prepare_threshold": self.prepare_threshold},
-            open=False,
-            name="chat-persistence",
-        )
-        try:
-            await pool.open(wait=self._min_size > 0, timeout=self._pool_timeout)
-        except PoolTimeout as err:
-            await pool.close()
-            # The pool only says it timed out: one direct attempt gives the real reason.
-            conninfo = self._conninfo
-            if "connect_timeout" not in conninfo_to_dict(conninfo):
-                conninfo = make_conninfo(
-                    conninfo, connect_timeout=max(1, round(self._pool_timeout))
-                )
-            try:
-                probe = await psycopg.AsyncConnection.connect(conninfo)
-            except psycopg.Error as cause:
-                raise StorageUnavailableError("postgres", _first_line(cause)) from cause
-            await probe.close()
-            raise StorageUnavailableError("postgres", _first_line(err)) from err
-        self._pool = pool
+        await self._connections.open()
 
     async def _close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and pool is not self._host_pool:
-            await pool.close()
+        await self._connections.close()
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncGenerator[_Conn]:
-        """A pooled connection in autocommit for one operation; driver failures to
-        reach the store become ``StorageUnavailableError``."""
+    async def _run(
+        self, operation: str, work: Callable[[Conn], Awaitable[_T]], *, retry: bool
+    ) -> _T:
         self._check_open()
-        assert self._pool is not None
-        try:
-            async with self._pool.connection() as conn:
-                conn = cast(_Conn, conn)
-                if self._host_pool is None:
-                    yield conn
-                    return
-                # A host connection: borrow it in autocommit (so one statement is
-                # one round trip, no BEGIN/COMMIT) and give it back as it was.
-                autocommit, threshold = conn.autocommit, conn.prepare_threshold
-                await conn.set_autocommit(True)
-                if self.pgbouncer:
-                    conn.prepare_threshold = None
-                try:
-                    yield conn
-                finally:
-                    conn.prepare_threshold = threshold
-                    await _restore_autocommit(conn, autocommit)
-        except psycopg.OperationalError as err:
-            raise StorageUnavailableError("postgres", _first_line(err)) from err
+        return await self._connections.run(operation, work, retry=retry)
 
     @staticmethod
-    def _cursor(conn: _Conn) -> AsyncCursor[TupleRow]:
+    def _cursor(conn: Conn) -> AsyncCursor[TupleRow]:
         cur = conn.cursor(binary=True)
         # Our own JSON loader on this cursor only: whatever the host registered on
-        # its connections, stored parts decode the same way.
-        set_json_loads(json.loads, cur)
+        # its connections, stored values decode the same way, and never fail.
+        set_json_loads(loads_stored, cur)
         return cur
 
     async def _fetch(
-        self, query: sql.Composed, params: Mapping[str, object]
+        self, operation: str, query: sql.Composed, params: Mapping[str, object], *, retry: bool
     ) -> list[tuple[Any, ...]]:
-        async with self._connection() as conn:
+        async def fetch(conn: Conn) -> list[tuple[Any, ...]]:
             cur = self._cursor(conn)
             await cur.execute(query, params)
             return await cur.fetchall()
+
+        return await self._run(operation, fetch, retry=retry)
 
     # -- messages ---------------------------------------------------------------
 
@@ -262,31 +261,39 @@ class PostgresPersistence(AdapterBase):
         A per-thread advisory lock, taken in the same transaction, orders
         concurrent writers to one thread, so store-assigned ``created_at`` values
         never interleave; writers to different threads do not wait for each other.
+        Retried on a lost connection: re-saving the same batch is idempotent (a
+        batch that did commit keeps the ``created_at`` it was given).
         """
         self._check_open()
         validate_messages(thread_id, messages)
+        for m in messages:
+            _check_utc_range("Message.created_at", m.created_at, m.id)
         if not messages:
             return []
         # Serialized once: sent as one jsonb array of arrays, and decoded again for
         # the returned messages, which so share nothing with the caller's.
-        wire = _dumps([unstructure_parts(m.parts) for m in messages])
+        wire = dumps([unstructure_parts(m.parts) for m in messages])
         params: dict[str, object] = {
             "thread": thread_id,
             "ids": [m.id for m in messages],
             "roles": [m.role for m in messages],
             "sessions": [m.session_id for m in messages],
-            "created": [m.created_at for m in messages],
+            # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
+            "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
             "parts": Jsonb(None, dumps=lambda _: wire),
         }
+
+        async def save(conn: Conn) -> list[tuple[Any, ...]]:
+            cur = self._cursor(conn)
+            # Autocommit + pipeline: lock and upsert run in one implicit
+            # transaction, ended by the pipeline's single Sync.
+            async with conn.pipeline():
+                await conn.execute(self._q.lock_thread, {"thread": thread_id})
+                await cur.execute(self._q.save_messages, params)
+            return await cur.fetchall()
+
         try:
-            async with self._connection() as conn:
-                cur = self._cursor(conn)
-                # Autocommit + pipeline: lock and upsert run in one implicit
-                # transaction, ended by the pipeline's single Sync.
-                async with conn.pipeline():
-                    await conn.execute(self._q.lock_thread, {"thread": thread_id})
-                    await cur.execute(self._q.save_messages, params)
-                rows = await cur.fetchall()
+            rows = await self._run("save_messages", save, retry=True)
         except psycopg.errors.InvalidDatetimeFormat as err:
             detail = err.diag.message_primary or ""
             if OVERFLOW_MARK not in detail:
@@ -299,13 +306,15 @@ class PostgresPersistence(AdapterBase):
                 message_id=message_id,
             ) from None
         stored: dict[str, datetime] = {row[0]: row[1] for row in rows}
+        # Validated above; decoded from our own wire text, so nothing is shared.
         return [
-            Message(
-                id=m.id,
+            stored_message(
+                thread_id=thread_id,
+                message_id=m.id,
                 role=m.role,
-                parts=structure_stored_parts(parts, thread_id=thread_id, message_id=m.id),
                 session_id=m.session_id,
-                created_at=_utc(stored[m.id]),
+                created_at=utc(stored[m.id]),
+                parts_json=parts,
             )
             for m, parts in zip(messages, json.loads(wire), strict=True)
         ]
@@ -339,14 +348,16 @@ class PostgresPersistence(AdapterBase):
             limited=limit is not None,
         )
         rows = await self._fetch(
+            "list_messages",
             query,
             {
                 "thread": thread_id,
                 "session": session_id,
                 "before": before,
                 "after": after,
-                "limit": limit,
+                "limit": None if limit is None else min(limit, _MAX_LIMIT),
             },
+            retry=True,
         )
         if has_cursor:
             for row in rows:
@@ -355,22 +366,33 @@ class PostgresPersistence(AdapterBase):
                     raise NotFoundError("message", cast(str, cursor), thread_id=thread_id)
         elif newest_first:
             rows.reverse()
-        return [_message(thread_id, row) for row in rows]
+        return [message_from_row(thread_id, row) for row in rows]
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
         """One message, or None."""
         self._check_open()
         validate_id("thread_id", thread_id)
         validate_id("message_id", message_id)
-        rows = await self._fetch(self._q.get_message, {"thread": thread_id, "message": message_id})
-        return _message(thread_id, rows[0]) if rows else None
+        rows = await self._fetch(
+            "get_message",
+            self._q.get_message,
+            {"thread": thread_id, "message": message_id},
+            retry=True,
+        )
+        return message_from_row(thread_id, rows[0]) if rows else None
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Delete the thread's messages and the sessions whose thread it is (one statement)."""
+        """Delete the thread's messages and the sessions whose thread it is (one statement).
+
+        Not retried on a lost connection: a second delete could also remove what
+        another writer saved after the first one committed."""
         self._check_open()
         validate_id("thread_id", thread_id)
-        async with self._connection() as conn:
+
+        async def delete(conn: Conn) -> None:
             await self._cursor(conn).execute(self._q.delete_thread, {"thread": thread_id})
+
+        await self._run("delete_thread", delete, retry=False)
 
     # -- sessions ---------------------------------------------------------------
 
@@ -379,7 +401,12 @@ class PostgresPersistence(AdapterBase):
     ) -> Session:
         """Upsert on ``session.id`` in one statement; with ``expected_updated_at``, a
         compare-and-set that raises ``ConflictError`` and writes nothing when the
-        stored ``updated_at`` differs (or there is no row)."""
+        stored ``updated_at`` differs (or there is no row).
+
+        A plain save is retried on a lost connection (an upsert of the same values;
+        a repeat only moves ``updated_at`` on). A compare-and-set is not: had the
+        first attempt committed, the repeat would report its own write as a conflict.
+        """
         self._check_open()
         validate_session(session)
         if expected_updated_at is not None and (
@@ -390,33 +417,39 @@ class PostgresPersistence(AdapterBase):
                 expected_updated_at,
                 "must be a timezone-aware datetime or None",
             )
+        _check_utc_range("Session.created_at", session.created_at)
         params: dict[str, object] = {
             "id": session.id,
             "thread": session.thread_id,
             "sdk": session.sdk_version,
             "state": _jsonb(session.state),
             "metadata": _jsonb(session.metadata),
-            "created": session.created_at,
-            "expected": expected_updated_at,
+            "created": None if session.created_at is None else utc(session.created_at),
+            "expected": _utc_or_none(expected_updated_at),
         }
         if expected_updated_at is None:
-            rows = await self._fetch(self._q.upsert_session, params)
-            return _session(rows[0])
-        rows = await self._fetch(self._q.update_session_if, params)
+            rows = await self._fetch("save_session", self._q.upsert_session, params, retry=True)
+            return session_from_row(rows[0])
+        rows = await self._fetch(
+            "save_session with expected_updated_at",
+            self._q.update_session_if,
+            params,
+            retry=False,
+        )
         if rows and rows[0][0]:
-            return _session(rows[0][1:])
+            return session_from_row(rows[0][1:])
         raise ConflictError(
             session.id,
             expected=expected_updated_at,
-            actual=_utc(rows[0][7]) if rows else None,
+            actual=utc(rows[0][7]) if rows else None,
         )
 
     async def get_session(self, session_id: str) -> Session | None:
         """One session, or None."""
         self._check_open()
         validate_id("session_id", session_id)
-        rows = await self._fetch(self._q.get_session, {"id": session_id})
-        return _session(rows[0]) if rows else None
+        rows = await self._fetch("get_session", self._q.get_session, {"id": session_id}, retry=True)
+        return session_from_row(rows[0]) if rows else None
 
     async def list_sessions(
         self, thread_id: str, *, include_archived: bool = False
@@ -425,18 +458,20 @@ class PostgresPersistence(AdapterBase):
         self._check_open()
         validate_id("thread_id", thread_id)
         query = self._q.list_sessions if include_archived else self._q.list_live_sessions
-        return [_session(row) for row in await self._fetch(query, {"thread": thread_id})]
+        rows = await self._fetch("list_sessions", query, {"thread": thread_id}, retry=True)
+        return [session_from_row(row) for row in rows]
 
     async def archive_session(self, session_id: str, *, thread_id: str) -> Session:
         """The seed's archive: upsert the row with ``archived_at = now()`` (created
         with this adapter's ``sdk_version`` if missing); an archived session keeps
-        its first ``archived_at``. One statement."""
+        its first ``archived_at``. One statement, retried on a lost connection
+        (archiving an archived session changes nothing)."""
         self._check_open()
         validate_id("session_id", session_id)
         validate_id("thread_id", thread_id)
         params = {"id": session_id, "thread": thread_id, "sdk": self.sdk_version}
-        rows = await self._fetch(self._q.archive_session, params)
-        return _session(rows[0])
+        rows = await self._fetch("archive_session", self._q.archive_session, params, retry=True)
+        return session_from_row(rows[0])
 
     # -- schema -----------------------------------------------------------------
 
@@ -455,51 +490,28 @@ class PostgresPersistence(AdapterBase):
         without raising. ``strict=False`` checks only that tables and columns exist
         (one query); ``strict=True`` also checks types, nullability, primary keys and
         the recommended indexes (one more query)."""
-        async with self._connection() as conn:
+
+        async def inspect(conn: Conn) -> SchemaReport:
             return await inspect_schema(conn, self.tables, strict=strict)
 
-
-async def _restore_autocommit(conn: _Conn, autocommit: bool) -> None:
-    """Give a borrowed connection back in the mode it was lent in. A broken one is
-    left to the pool, which discards it."""
-    if conn.closed or conn.broken:
-        return
-    try:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.rollback()
-        await conn.set_autocommit(autocommit)
-    except psycopg.Error:
-        logger.debug("could not restore a borrowed connection's autocommit", exc_info=True)
+        return await self._run("check_schema", inspect, retry=True)
 
 
 def _jsonb(value: JSON | None) -> Jsonb | None:
-    return None if value is None else Jsonb(value, dumps=_dumps)
+    return None if value is None else Jsonb(value, dumps=dumps)
 
 
-def _message(thread_id: str, row: Sequence[Any]) -> Message:
-    message_id: str = row[0]
-    return Message(
-        id=message_id,
-        role=row[1],
-        parts=structure_stored_parts(row[4], thread_id=thread_id, message_id=message_id),
-        session_id=row[2],
-        created_at=_utc(row[3]),
+def _check_number(option: str, value: object, *, positive: bool) -> None:
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 if positive else value >= 0)
     )
-
-
-def _session(row: Sequence[Any]) -> Session:
-    return Session(
-        id=row[0],
-        thread_id=row[1],
-        sdk_version=row[2],
-        state=row[3],
-        metadata=row[4],
-        created_at=_utc(row[5]),
-        updated_at=_utc(row[6]),
-        archived_at=None if row[7] is None else _utc(row[7]),
-    )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    if not ok:
+        wanted = "a positive" if positive else "a non-negative"
+        raise ConfigError(
+            f"{option!r} must be {wanted} number of seconds, not {value!r}",
+            backend="postgres",
+            option=option,
+        )

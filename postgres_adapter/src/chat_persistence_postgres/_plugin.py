@@ -29,6 +29,10 @@ class PostgresOptions:
       (default ``chat-persistence/<version>``).
     - ``pool_timeout``: seconds to wait for a connection (and, for an owned pool,
       for the first one when opening) before ``StorageUnavailableError``.
+    - ``retries``: how many more times an idempotent operation (every read and
+      upsert) runs when its connection is lost; 0 turns retrying off.
+    - ``retry_backoff``: seconds before the first retry; each further retry waits
+      twice as long (with jitter, at most 2 s).
     - ``pgbouncer``: True behind PgBouncer in transaction mode: no server-side
       prepared statements (psycopg ``prepare_threshold=None``).
     - ``prepare_threshold``: psycopg's: executions of a query before it is
@@ -44,16 +48,19 @@ class PostgresOptions:
     min_size: int = 1
     max_size: int = 10
     pool_timeout: float = 30.0
+    retries: int = 2
+    retry_backoff: float = 0.05
     pgbouncer: bool = False
     prepare_threshold: int | None = 5
     strict_schema: bool = False
 
 
 _TABLE_PARAMS = {"messages_table": "messages", "sessions_table": "sessions"}
-_INT_PARAMS = ("min_size", "max_size", "prepare_threshold")
+_INT_PARAMS = ("min_size", "max_size", "prepare_threshold", "retries")
+_FLOAT_PARAMS = ("pool_timeout", "retry_backoff")
 _BOOL_PARAMS = ("pgbouncer", "strict_schema")
 _OWN_PARAMS = frozenset(
-    {*_TABLE_PARAMS, *_INT_PARAMS, *_BOOL_PARAMS, "sdk_version", "pool_timeout"}
+    {*_TABLE_PARAMS, *_INT_PARAMS, *_FLOAT_PARAMS, *_BOOL_PARAMS, "sdk_version"}
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -63,9 +70,10 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
     """Options from a ``postgres://`` or ``postgresql://`` URL.
 
     Our own query parameters (``messages_table``, ``sessions_table``,
-    ``sdk_version``, ``min_size``, ``max_size``, ``pool_timeout``, ``pgbouncer``,
-    ``prepare_threshold``, ``strict_schema``) are taken out; the rest of the URL,
-    every other libpq parameter included, is the ``conninfo``, unchanged.
+    ``sdk_version``, ``min_size``, ``max_size``, ``pool_timeout``, ``retries``,
+    ``retry_backoff``, ``pgbouncer``, ``prepare_threshold``, ``strict_schema``) are
+    taken out; the rest of the URL, every other libpq parameter included, is the
+    ``conninfo``, unchanged.
     """
     parts = urlsplit(url)
     kept: list[str] = []
@@ -102,7 +110,7 @@ def _url_value(name: str, value: str) -> Any:
         except ValueError:
             problem = f"parameter {name!r} must be an integer, not {value!r}"
             raise _url_error(problem, name) from None
-    if name == "pool_timeout":
+    if name in _FLOAT_PARAMS:
         try:
             return float(value)
         except ValueError:

@@ -1,0 +1,246 @@
+"""The adapter's way to the server: a pool (the host's or its own), live
+connections out of it, and retries when a connection is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
+
+from chat_persistence import StorageUnavailableError
+
+from ._resilience import RetryPolicy, connection_lost, died_while_idle, unavailable
+
+logger = logging.getLogger("chat_persistence.postgres")
+
+Conn = AsyncConnection[TupleRow]
+_T = TypeVar("_T")
+
+
+class Connections:
+    """Pooled connections for one adapter, and the rules for losing them.
+
+    ``host_pool`` given: that pool is used as lent (never opened or closed), each
+    connection switched to autocommit for an operation and switched back. Else a
+    pool of our own on ``conninfo``, its connections in autocommit.
+    """
+
+    def __init__(
+        self,
+        *,
+        host_pool: AsyncConnectionPool[Any] | None,
+        conninfo: str | None,
+        min_size: int,
+        max_size: int,
+        pool_timeout: float,
+        retry: RetryPolicy,
+        pgbouncer: bool,
+        prepare_threshold: int | None,
+    ) -> None:
+        self._host_pool = host_pool
+        self._conninfo = conninfo
+        self._min_size = min_size
+        self._max_size = max_size
+        self.pool_timeout = pool_timeout
+        self.retry = retry
+        self.pgbouncer = pgbouncer
+        self.prepare_threshold = prepare_threshold
+        self.pool: AsyncConnectionPool[Any] | None = None
+        """The pool in use while open."""
+        self._probe: asyncio.Task[psycopg.Error | None] | None = None
+
+    async def open(self) -> None:
+        """Take the host's pool, or open our own and wait for its first connections."""
+        if self._host_pool is not None:
+            self.pool = self._host_pool
+            return
+        assert self._conninfo is not None
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            timeout=self.pool_timeout,
+            # The pool's background reconnection gives up within half an operation's
+            # wait; the next operation then starts a fresh attempt at once, so a
+            # server that is back is used without waiting out a long back-off.
+            reconnect_timeout=self.pool_timeout / 2,
+            kwargs={"autocommit": True, "prepare_threshold": self.prepare_threshold},
+            open=False,
+            name="chat-persistence",
+        )
+        try:
+            await pool.open(wait=self._min_size > 0, timeout=self.pool_timeout)
+        except PoolTimeout as err:
+            await pool.close()
+            # The pool only says it timed out: one direct attempt gives the real reason.
+            cause = await self._connect_probe()
+            if cause is not None:
+                raise StorageUnavailableError("postgres", first_line(cause)) from cause
+            raise StorageUnavailableError("postgres", first_line(err)) from err
+        self.pool = pool
+
+    async def close(self) -> None:
+        """Close our own pool; a host's pool is only let go."""
+        pool, self.pool = self.pool, None
+        if pool is not None and pool is not self._host_pool:
+            await pool.close()
+
+    async def run(
+        self, operation: str, work: Callable[[Conn], Awaitable[_T]], *, retry: bool
+    ) -> _T:
+        """Run ``work`` on a pooled connection in autocommit.
+
+        When the connection is lost while ``work`` runs (the server restarted, the
+        backend was terminated, the network broke), an idempotent operation
+        (``retry=True``) runs again on a fresh connection, up to ``retries`` more
+        times with ``RetryPolicy`` back-off; then, or at once for an operation that
+        is not idempotent, it is a ``StorageUnavailableError`` with the driver's
+        error chained. Any other error is raised as it is: retrying cannot help it.
+        """
+        pool = self.pool
+        assert pool is not None
+        attempts = 1 + (self.retry.retries if retry else 0)
+        lost: psycopg.Error | None = None
+        for attempt in range(attempts):
+            if attempt:
+                delay = self.retry.delay(attempt)
+                logger.warning(
+                    "connection lost during %s (%s); retry %d of %d in %.3f s",
+                    operation,
+                    first_line(cast(psycopg.Error, lost)),
+                    attempt,
+                    attempts - 1,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            conn = await self._checkout(pool)
+            try:
+                return await self._borrowed(conn, work)
+            except psycopg.Error as err:
+                if not connection_lost(conn):
+                    if unavailable(err):
+                        raise StorageUnavailableError("postgres", first_line(err)) from err
+                    raise
+                lost = err
+            finally:
+                await pool.putconn(conn)
+        assert lost is not None
+        if retry:
+            detail = f"connection lost during {operation}, {attempts} attempt(s)"
+        else:
+            detail = (
+                f"connection lost during {operation}, which is not retried: "
+                "it may or may not have been applied; read the data again"
+            )
+        raise StorageUnavailableError("postgres", f"{detail}: {first_line(lost)}") from lost
+
+    async def _checkout(self, pool: AsyncConnectionPool[Any]) -> Conn:
+        """A live connection from the pool, waiting at most ``pool_timeout``.
+
+        Connections that died while idle in the pool are handed back (the pool
+        discards each and opens a replacement) and the next one is taken, at no
+        round trip: a server restart between two operations costs no retry.
+        The pool's own ``check`` callback is not used because it waits a second
+        and more after each failed check.
+        """
+        deadline = time.monotonic() + self.pool_timeout
+        # Each pass discards one dead connection; the pool holds at most max_size.
+        for _ in range(pool.max_size + 1):
+            try:
+                conn = cast(Conn, await pool.getconn(max(0.0, deadline - time.monotonic())))
+            except PoolTimeout as err:
+                detail, cause = await self._timed_out(pool, err)
+                raise StorageUnavailableError("postgres", detail) from cause
+            except (PoolClosed, TooManyRequests) as err:
+                raise StorageUnavailableError("postgres", first_line(err)) from err
+            if not died_while_idle(conn):
+                return conn
+            logger.info("discarding a pooled connection that died while idle")
+            await pool.putconn(conn)
+        raise StorageUnavailableError(
+            "postgres", "every connection the pool gave was dead; the server keeps dropping them"
+        )
+
+    async def _timed_out(
+        self, pool: AsyncConnectionPool[Any], err: PoolTimeout
+    ) -> tuple[str, psycopg.Error]:
+        """Why a wait for a connection ran out, and the error to chain: the
+        server's own refusal when it cannot be reached, else the pool's timeout,
+        naming the options that size it."""
+        stats = pool.get_stats()
+        if self._host_pool is None and stats.get("connections_errors", 0):
+            cause = await self._connect_probe()
+            if cause is not None:
+                detail = (
+                    f"cannot connect within pool_timeout={self.pool_timeout:g} s: "
+                    f"{first_line(cause)}"
+                )
+                return detail, cause
+        detail = (
+            f"no pooled connection became free within pool_timeout={self.pool_timeout:g} s "
+            f"({stats.get('pool_size', 0)} open of max_size={pool.max_size}, "
+            f"{stats.get('requests_waiting', 0)} other requests waiting); "
+            "raise max_size or pool_timeout, or make fewer concurrent calls"
+        )
+        return detail, err
+
+    async def _connect_probe(self) -> psycopg.Error | None:
+        """Connect once, directly, to learn why the pool cannot: the driver's error,
+        or None when the server answers. Concurrent callers share one attempt."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._probe_once())
+        return await asyncio.shield(self._probe)
+
+    async def _probe_once(self) -> psycopg.Error | None:
+        assert self._conninfo is not None
+        conninfo = self._conninfo
+        if "connect_timeout" not in conninfo_to_dict(conninfo):
+            conninfo = make_conninfo(conninfo, connect_timeout=max(2, round(self.pool_timeout)))
+        try:
+            probe = await psycopg.AsyncConnection.connect(conninfo)
+        except psycopg.Error as err:
+            return err
+        await probe.close()
+        return None
+
+    async def _borrowed(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
+        if self._host_pool is None:
+            return await work(conn)
+        # A host connection: borrow it in autocommit (so one statement is one round
+        # trip, no BEGIN/COMMIT) and give it back as it was.
+        autocommit, threshold = conn.autocommit, conn.prepare_threshold
+        await conn.set_autocommit(True)
+        if self.pgbouncer:
+            conn.prepare_threshold = None
+        try:
+            return await work(conn)
+        finally:
+            conn.prepare_threshold = threshold
+            await _restore_autocommit(conn, autocommit)
+
+
+async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:
+    """Give a borrowed connection back in the mode it was lent in. A broken one is
+    left to the pool, which discards it."""
+    if conn.closed or conn.broken:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.rollback()
+        await conn.set_autocommit(autocommit)
+    except psycopg.Error:
+        logger.debug("could not restore a borrowed connection's autocommit", exc_info=True)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (psycopg's run on with hints and context)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
