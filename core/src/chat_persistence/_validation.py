@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import attrs
 
 from ._errors import InvalidArgumentError, InvalidMessageError
+from ._fastcheck import surely_valid
 from ._json import check_id
-from ._model import FilePart, Message, Session
+from ._model import FilePart, Message, Session, UnknownPart
 
 MAX_ID_BYTES = 512
 """The longest id (thread, message or session id, or a cursor), in UTF-8 bytes, that
@@ -49,30 +50,40 @@ def validate_messages(thread_id: str, messages: Sequence[Message]) -> None:
             raise InvalidMessageError(
                 f"messages[{index}]", message, f"must be a Message, not {type(message).__name__}"
             )
-        message_id = message.id if isinstance(message.id, str) else None
-        try:
-            attrs.validate(message)
-            if not isinstance(message.parts, tuple):
-                raise InvalidMessageError(
-                    "Message.parts", message.parts, "must be a tuple of parts"
-                )
-            for part in message.parts:
-                attrs.validate(part)
-                if isinstance(part, FilePart):
-                    part.__attrs_post_init__()
-        except InvalidMessageError as err:
-            if err.message_id is None and message_id is not None:
-                raise InvalidMessageError(
-                    err.field, err.value, err.reason, message_id=message_id
-                ) from None
-            raise
-        _check_id_size("Message.id", message.id, message_id=message_id)
-        _check_id_size("Message.session_id", message.session_id, message_id=message_id)
+        if not surely_valid(message):
+            _check_fully(message)
         if message.id in seen:
             raise InvalidMessageError(
                 "Message.id", message.id, "appears twice in one batch", message_id=message.id
             )
         seen.add(message.id)
+
+
+def _check_fully(message: Message) -> None:
+    """Run every validator of the message and its parts; raise naming the message."""
+    message_id = message.id if isinstance(message.id, str) else None
+    try:
+        attrs.validate(message)
+        if not isinstance(message.parts, tuple):
+            raise InvalidMessageError("Message.parts", message.parts, "must be a tuple of parts")
+        for index, part in enumerate(message.parts):
+            attrs.validate(part)
+            if isinstance(part, FilePart):
+                part.__attrs_post_init__()
+            elif isinstance(part, UnknownPart) and part.type is None:
+                raise InvalidMessageError(
+                    f"Message.parts[{index}]",
+                    part.raw,
+                    'a part must be a JSON object with a string "type"',
+                )
+    except InvalidMessageError as err:
+        if err.message_id is None and message_id is not None:
+            raise InvalidMessageError(
+                err.field, err.value, err.reason, message_id=message_id
+            ) from None
+        raise
+    _check_id_size("Message.id", message.id, message_id=message_id)
+    _check_id_size("Message.session_id", message.session_id, message_id=message_id)
 
 
 def validate_session(session: Session) -> None:

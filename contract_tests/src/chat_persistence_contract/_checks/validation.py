@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from chat_persistence import (
+    JSON,
     DataPart,
     FilePart,
     InvalidArgumentError,
@@ -162,6 +163,15 @@ async def rejects_file_part_without_url_or_data(ctx: CheckContext) -> None:
     )
     bad = _message(parts=(part,))
     await _rejected(ctx, bad, "url", "file part without url or data")
+
+
+@check()
+async def rejects_unknown_part_that_is_not_a_wire_object(ctx: CheckContext) -> None:
+    """An ``UnknownPart`` is written back as it is: one whose raw value is not an
+    object with a string ``"type"`` is not a part, and is rejected."""
+    cases: list[tuple[JSON, str]] = [(5, "a number"), ({"kind": "x"}, "an object with no type")]
+    for raw, what in cases:
+        await _rejected(ctx, _message(parts=(UnknownPart(raw),)), "parts", f"{what} as part")
 
 
 @check()
