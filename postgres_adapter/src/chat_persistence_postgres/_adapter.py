@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -316,7 +315,7 @@ class PostgresPersistence(AdapterBase):
                 created_at=utc(stored[m.id]),
                 parts_json=parts,
             )
-            for m, parts in zip(messages, json.loads(wire), strict=True)
+            for m, parts in zip(messages, loads_stored(wire), strict=True)
         ]
 
     async def list_messages(

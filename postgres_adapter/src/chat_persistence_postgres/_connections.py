@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -72,7 +73,11 @@ class Connections:
             # wait; the next operation then starts a fresh attempt at once, so a
             # server that is back is used without waiting out a long back-off.
             reconnect_timeout=self.pool_timeout / 2,
-            kwargs={"autocommit": True, "prepare_threshold": self.prepare_threshold},
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": self.prepare_threshold,
+                **self._utc_session_options(),
+            },
             open=False,
             name="chat-persistence",
         )
@@ -86,6 +91,24 @@ class Connections:
                 raise StorageUnavailableError("postgres", first_line(cause)) from cause
             raise StorageUnavailableError("postgres", first_line(err)) from err
         self.pool = pool
+
+    def _utc_session_options(self) -> dict[str, str]:
+        """Connect options that start our own sessions with ``TimeZone=UTC``, so that
+        psycopg returns ``timezone.utc`` datetimes the rows keep as they are.
+
+        Added to the options the conninfo (or ``PGOPTIONS``) already gives. Not
+        behind PgBouncer, which refuses startup options it does not know; nor on
+        a conninfo psycopg cannot parse (the pool reports that one itself).
+        """
+        if self.pgbouncer or self._conninfo is None:
+            return {}
+        try:
+            given = conninfo_to_dict(self._conninfo).get("options")
+        except psycopg.ProgrammingError:
+            return {}
+        if given is None:
+            given = os.environ.get("PGOPTIONS", "")
+        return {"options": f"{given} -c TimeZone=UTC".strip()}
 
     async def close(self) -> None:
         """Close our own pool; a host's pool is only let go."""

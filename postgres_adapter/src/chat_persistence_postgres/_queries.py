@@ -39,9 +39,12 @@ class Queries:
         # One statement for the whole batch. A message without created_at gets
         # greatest(now, newest in thread + 1 us) plus 1 us per earlier such message of
         # the batch; re-saved messages keep their stored created_at (it is not in SET).
+        # "batch" and "start" are materialized, so that the existence probe and the
+        # thread's max(created_at) each run once, however often the expressions
+        # below name them (inlined, each mention was planned and run again).
         self.save_messages = sql.SQL(
             """
-            WITH batch AS (
+            WITH batch AS MATERIALIZED (
                 SELECT b.message_id, b.role, b.session_id, b.created_at, p.parts_json, b.ord,
                        EXISTS (SELECT 1 FROM {m} e
                                WHERE e.thread_id = %(thread)s
@@ -52,7 +55,7 @@ class Queries:
                 JOIN jsonb_array_elements(%(parts)s::jsonb)
                      WITH ORDINALITY AS p(parts_json, ord) ON p.ord = b.ord
             ),
-            start AS (
+            start AS MATERIALIZED (
                 SELECT greatest(
                     now(),
                     (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s)
@@ -180,13 +183,26 @@ class Queries:
 
         Keyset paging on ``(created_at, message_id)``: the plain ``created_at``
         bound beside the row comparison lets the ``(thread_id, created_at)`` index
-        bound the scan. The archive rule is an anti-join. With a cursor, a marker
-        row (``missing`` set) reports a cursor id that is not in the thread, so
-        the caller can raise ``NotFoundError`` without a second query.
+        bound the scan. The archive rule is an anti-join on a page (``limit``),
+        and one look-up of the thread's archived sessions on an unlimited listing.
+        With a cursor, a marker row (``missing`` set) reports a cursor id that is
+        not in the thread, so the caller can raise ``NotFoundError`` without a
+        second query.
         """
         where: list[sql.Composable] = [sql.SQL("m.thread_id = %(thread)s")]
         if by_session:
             where.append(sql.SQL("m.session_id = %(session)s"))
+        elif not limited:
+            # The whole (or a cursor-bounded) thread: the thread's archived sessions
+            # are looked up once, not probed row by row.
+            where.append(
+                sql.SQL(
+                    "(m.session_id IS NULL OR m.session_id <> ALL (ARRAY("
+                    "SELECT s.session_id FROM {s} s WHERE s.session_id = ANY (ARRAY("
+                    "SELECT DISTINCT d.session_id FROM {m} d WHERE d.thread_id = %(thread)s"
+                    " AND d.session_id IS NOT NULL)) AND s.archived_at IS NOT NULL)))"
+                ).format(s=self.s, m=self.m)
+            )
         else:
             where.append(
                 sql.SQL(

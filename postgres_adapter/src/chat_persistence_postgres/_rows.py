@@ -22,8 +22,9 @@ logger = logging.getLogger("chat_persistence.postgres")
 
 
 def utc(value: datetime) -> datetime:
-    """An aware datetime in UTC."""
-    return value.astimezone(UTC)
+    """An aware datetime in UTC (as it is when already so: psycopg gives
+    ``timezone.utc`` datetimes on a connection whose ``TimeZone`` is ``UTC``)."""
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def message_from_row(thread_id: str, row: Sequence[Any]) -> Message:

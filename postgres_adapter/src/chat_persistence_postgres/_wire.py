@@ -8,6 +8,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 # A JSON string literal (skipped whole); a number in exponent notation with a
 # positive exponent (the form Python gives floats of 1e16 and more); negative zero.
 _STRING_OR_NUMBER = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+(?:\.\d+)?e\+\d+|-0\.0(?=[,\]}]|$)')
@@ -23,8 +25,15 @@ def dumps(value: object) -> str:
     ``numeric`` keeps that scale, and the value reads back as the same float.
     ``numeric`` has no negative zero: ``-0.0`` is written as ``0.0``, which is what
     the table will hold (the memory backend does the same).
+
+    Validated values only (finite floats, string keys): orjson writes them, and
+    what it refuses (integers beyond 64 bits, deep nesting) goes to the standard
+    library; both write every value so that it reads back the same.
     """
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     if "e+" in text or "-0.0" in text:
         text = _STRING_OR_NUMBER.sub(_as_numeric_prints_it, text)
     return text
@@ -46,13 +55,29 @@ def loads_stored(data: bytes | bytearray | str) -> Any:
     converts from text (they come back as ``Decimal``, which the codec keeps in
     an ``UnknownPart``), and nesting deeper than Python's recursion limit (the
     whole value comes back as its JSON text).
+
+    orjson decodes the rest, faster, except what it would decode differently:
+    an integer beyond 64 bits becomes a ``float`` there (or an error), so text
+    with a run of 19 digits or more takes the standard library's path.
     """
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(data)
     except ValueError:
         return json.loads(data, parse_int=_int_or_decimal)
     except RecursionError:
         return data if isinstance(data, str) else bytes(data).decode()
+
+
+# Every digit as "0", every other byte as a space: a run of 19 zeros is a run of
+# 19 digits, the shortest integer that may not fit in 64 bits (-9223372036854775809).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def _int_or_decimal(token: str) -> int | Decimal:
