@@ -1,0 +1,43 @@
+"""The jsonb decoder takes orjson's fast path only where it reads exactly what the
+standard library reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chat_persistence_postgres._wire import dumps, loads_stored
+from strategies import json_values
+
+BIG_INTS = [2**63 - 1, 2**63, -(2**63) - 1, 2**64, 2**70, -(10**30), 10**18, 10**19]
+
+
+def test_integers_beyond_64_bits_read_back_exactly() -> None:
+    for value in BIG_INTS:
+        text = json.dumps({"n": [value]})
+        decoded = loads_stored(text.encode())
+        assert decoded == {"n": [value]}
+        assert type(decoded["n"][0]) is int
+
+
+def test_long_digit_runs_inside_strings_read_the_same() -> None:
+    text = json.dumps({"phone": "1234567890123456789012", "n": 5})
+    assert loads_stored(text) == json.loads(text)
+
+
+@given(json_values() | st.integers() | st.lists(st.integers()))
+def test_reads_exactly_what_the_standard_library_reads(value: Any) -> None:
+    text = json.dumps(value)
+    assert loads_stored(text.encode()) == json.loads(text)
+    assert loads_stored(text) == json.loads(text)
+
+
+@given(json_values() | st.integers() | st.floats(allow_nan=False, allow_infinity=False))
+def test_what_is_written_reads_back_as_written(value: Any) -> None:
+    # -0.0 is stored as 0.0 (numeric has no negative zero); equal in Python anyway.
+    read = loads_stored(dumps(value))
+    assert read == value
+    assert type(read) is type(value)
