@@ -56,31 +56,42 @@ def _converter() -> Any:
     return conv
 
 
+_Setter = Callable[[Any, Any], None]
+
+
+def _slot_setter(cls: type[Any], name: str) -> _Setter:
+    # attrs' frozen classes refuse normal assignment; the slot's own descriptor sets
+    # it, as attrs' __init__ does (and faster than object.__setattr__ by name).
+    return cls.__dict__[name].__set__
+
+
 class _PartCodec:
-    __slots__ = ("_structure", "cls", "keys", "nullable", "shape")
+    __slots__ = ("_structure", "cls", "keys", "nullable", "set_extra", "shape")
 
     cls: type[KnownPart]
     keys: frozenset[str]
     nullable: frozenset[str]
     """Wire keys whose value is any JSON, so an explicit null is a value, not absence."""
-    shape: tuple[tuple[str, str, type[Any] | None, bool], ...]
-    """(wire key, attribute, exact type or None for any JSON, required) per field."""
+    shape: tuple[tuple[str, str, type[Any] | None, bool, _Setter], ...]
+    """(wire key, attribute, exact type or None for any JSON, required, setter) per field."""
+    set_extra: _Setter
     _structure: Callable[[Mapping[str, Any], Any], KnownPart] | None
 
     def __init__(self, cls: type[KnownPart]) -> None:
-        shape: list[tuple[str, str, type[Any] | None, bool]] = []
+        shape: list[tuple[str, str, type[Any] | None, bool, _Setter]] = []
         for f in attrs.fields(cls):
             if f.name == "extra":
                 continue
             json_typed = f.type in ("JSON", "JSON | None")
             exact = None if json_typed else bool if str(f.type).startswith("bool") else str
-            shape.append(
-                (_RENAMES.get(f.name) or f.name, f.name, exact, f.default is attrs.NOTHING)
-            )
+            wire = _RENAMES.get(f.name) or f.name
+            required = f.default is attrs.NOTHING
+            shape.append((wire, f.name, exact, required, _slot_setter(cls, f.name)))
         self.cls = cls
         self.shape = tuple(shape)
         self.keys = frozenset(wire for wire, *_ in shape)
-        self.nullable = frozenset(wire for wire, _, exact, _ in shape if exact is None)
+        self.nullable = frozenset(wire for wire, _, exact, *_ in shape if exact is None)
+        self.set_extra = _slot_setter(cls, "extra")
         self._structure = None
 
     def structure(self, value: Mapping[str, Any]) -> KnownPart:
@@ -90,7 +101,7 @@ class _PartCodec:
 
             overrides: dict[str, Any] = {
                 name: override(rename=wire, struct_hook=_identity if exact is None else None)
-                for wire, name, exact, _ in self.shape
+                for wire, name, exact, *_ in self.shape
             }
             self._structure = make_dict_structure_fn(
                 self.cls,
@@ -104,7 +115,7 @@ class _PartCodec:
     def unstructure(self, part: KnownPart) -> dict[str, JSON]:
         """The wire object: modeled keys (an absent optional one left out), then extras."""
         wire: dict[str, JSON] = {"type": part.type}
-        for key, name, _, required in self.shape:
+        for key, name, _, required, _ in self.shape:
             value = getattr(part, name)
             if value is not None or required:
                 wire[key] = value
@@ -214,21 +225,23 @@ def stored_message(
     skips the constructor's validators: the row was validated when it was written.
     """
     message = _new(Message)
-    _set(message, "id", message_id)
-    _set(message, "role", role)
-    _set(
-        message,
-        "parts",
-        structure_stored_parts(parts_json, thread_id=thread_id, message_id=message_id),
+    _set_message_id(message, message_id)
+    _set_message_role(message, role)
+    _set_message_parts(
+        message, structure_stored_parts(parts_json, thread_id=thread_id, message_id=message_id)
     )
-    _set(message, "session_id", session_id)
-    _set(message, "created_at", created_at)
+    _set_message_session_id(message, session_id)
+    _set_message_created_at(message, created_at)
     return message
 
 
 _new = object.__new__
-# attrs' frozen classes refuse normal assignment; this is how attrs itself sets them.
-_set = object.__setattr__
+_set_message_id = _slot_setter(Message, "id")
+_set_message_role = _slot_setter(Message, "role")
+_set_message_parts = _slot_setter(Message, "parts")
+_set_message_session_id = _slot_setter(Message, "session_id")
+_set_message_created_at = _slot_setter(Message, "created_at")
+_set_unknown_raw = _slot_setter(UnknownPart, "raw")
 
 
 def _decode_trusted(obj: dict[str, object], kind: str) -> Part:
@@ -237,7 +250,7 @@ def _decode_trusted(obj: dict[str, object], kind: str) -> Part:
         return _trusted_unknown(obj)
     part = _new(codec.cls)
     present = 1
-    for wire, name, exact, required in codec.shape:
+    for wire, _, exact, required, put in codec.shape:
         if wire in obj:
             value = obj[wire]
             if exact is not None and type(value) is not exact:
@@ -247,7 +260,7 @@ def _decode_trusted(obj: dict[str, object], kind: str) -> Part:
             return _trusted_unknown(obj)
         else:
             value = None
-        _set(part, name, value)
+        put(part, value)
     if codec.cls is FilePart and obj.get("url") is None and obj.get("data") is None:
         return _trusted_unknown(obj)
     extra = (
@@ -255,13 +268,13 @@ def _decode_trusted(obj: dict[str, object], kind: str) -> Part:
         if len(obj) > present
         else {}
     )
-    _set(part, "extra", extra)
+    codec.set_extra(part, extra)
     return part  # pyright: ignore[reportReturnType]
 
 
 def _trusted_unknown(raw: object) -> UnknownPart:
     part = _new(UnknownPart)
-    _set(part, "raw", raw)
+    _set_unknown_raw(part, raw)
     return part
 
 
