@@ -18,7 +18,7 @@ from chat_persistence import (
     InvalidMessageError,
     Message,
     Session,
-    structure_stored_parts,
+    stored_message,
     unstructure_parts,
     validate_id,
     validate_messages,
@@ -254,16 +254,14 @@ class MemoryPersistence(AdapterBase):
         self._check_open()
 
     def _message(self, thread_id: str, row: MessageRow) -> Message:
-        """A fresh ``Message`` built from a stored row."""
-        parts = structure_stored_parts(
-            json.loads(row.parts_json), thread_id=thread_id, message_id=row.message_id
-        )
-        return Message(
-            id=row.message_id,
+        """A fresh ``Message`` built from a stored row (validated when it was saved)."""
+        return stored_message(
+            thread_id=thread_id,
+            message_id=row.message_id,
             role=row.role,
-            parts=parts,
             session_id=row.session_id,
             created_at=row.created_at,
+            parts_json=json.loads(row.parts_json),
         )
 
 
