@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ._json import _UNSTORABLE as UNSTORABLE
+from ._json import MAX_ID_BYTES
 from ._model import (
     DataPart,
     FilePart,
@@ -24,8 +25,9 @@ from ._model import (
     UnknownPart,
 )
 
-_SHORT_ID = 128
-"""Ids up to this many characters are under any byte limit; longer ones go the slow way."""
+_SHORT_ID = MAX_ID_BYTES // 4
+"""Ids up to this many characters fit the byte limit whatever they hold (UTF-8 takes at
+most 4 bytes a character); longer ones go the slow way, which counts bytes."""
 _MAX_DEPTH = 64
 _BIG = 10**18
 

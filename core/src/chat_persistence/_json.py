@@ -17,6 +17,11 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _MAX_INT_DIGITS = 4000
 _INT_LIMIT = 10**_MAX_INT_DIGITS
 _MAX_DEPTH = 512
+MAX_ID_BYTES = 512
+"""The longest id (thread, message or session id, or a cursor), in UTF-8 bytes, that
+an operation accepts. Postgres cannot index much longer keys (a btree entry holds at
+most 2704 bytes, and the contract's keys pair two ids), so every backend rejects
+them alike, before writing anything. Stored rows are read whatever their ids."""
 
 
 def text_problem(value: str) -> str | None:

@@ -8,14 +8,8 @@ import attrs
 
 from ._errors import InvalidArgumentError, InvalidMessageError
 from ._fastcheck import surely_valid
-from ._json import check_id
+from ._json import MAX_ID_BYTES, check_id
 from ._model import FilePart, Message, Session, UnknownPart
-
-MAX_ID_BYTES = 512
-"""The longest id (thread, message or session id, or a cursor), in UTF-8 bytes, that
-an operation accepts. Postgres cannot index much longer keys (a btree entry holds at
-most 2704 bytes, and the contract's keys pair two ids), so every backend rejects
-them alike, before writing anything. Stored rows are read whatever their ids."""
 
 
 def _check_id_size(field: str, value: object, *, message_id: str | None = None) -> None:
