@@ -357,13 +357,21 @@ async def test_no_timestamp_left_is_an_invalid_message(pg_adapter: PostgresPersi
     with pytest.raises(InvalidMessageError) as err:
         await pg_adapter.save_messages("t", [text("a", created_at=last - US), text("after")])
     assert err.value.message_id == "after"
+    with pytest.raises(InvalidMessageError) as err:
+        await pg_adapter.save_messages("t", [text("alone")])  # the one-message statement
+    assert err.value.message_id == "alone"
     assert ids(await pg_adapter.list_messages("t")) == ["end"]
+    # A re-save keeps its stored time, so it needs none assigned, alone or in a batch.
+    assert [m.created_at for m in await pg_adapter.save_messages("t", [text("end")])] == [last]
+    both = await pg_adapter.save_messages("t", [text("end"), text("x", created_at=last - US)])
+    assert [m.created_at for m in both] == [last, last - US]
 
 
+@pytest.mark.parametrize("size", [1, 5])
 async def test_concurrent_writers_to_one_thread_never_interleave(
-    pg_adapter: PostgresPersistence,
+    pg_adapter: PostgresPersistence, size: int
 ) -> None:
-    writers, size = 8, 5
+    writers = 8
 
     async def write(w: int) -> list[Message]:
         return await pg_adapter.save_messages("t", [text(f"w{w}-{i}") for i in range(size)])

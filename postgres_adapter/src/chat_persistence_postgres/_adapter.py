@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncCursor, sql
+from psycopg import AsyncCursor
 from psycopg.rows import TupleRow
-from psycopg.types.json import Jsonb, set_json_loads
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chat_persistence import (
@@ -36,15 +36,16 @@ from chat_persistence import (
 from ._connections import Conn, Connections
 from ._contract import Tables
 from ._plugin import PostgresOptions
-from ._queries import OVERFLOW_MARK, Queries
+from ._queries import OVERFLOW_MARK, Queries, Statement
 from ._resilience import RetryPolicy
 from ._rows import message_from_row, session_from_row, utc
 from ._schema import SchemaReport, inspect_schema
-from ._wire import dumps, loads_stored
+from ._wire import StoredJsonbLoader, dumps, loads_stored
 
 logger = logging.getLogger("chat_persistence.postgres")
 
 _T = TypeVar("_T")
+_JSONB_OID = psycopg.adapters.types["jsonb"].oid
 _MAX_LIMIT = 2**63 - 1
 """The largest LIMIT Postgres takes (a bigint); any larger limit means the same."""
 
@@ -239,11 +240,11 @@ class PostgresPersistence(AdapterBase):
         cur = conn.cursor(binary=True)
         # Our own JSON loader on this cursor only: whatever the host registered on
         # its connections, stored values decode the same way, and never fail.
-        set_json_loads(loads_stored, cur)
+        cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
         return cur
 
     async def _fetch(
-        self, operation: str, query: sql.Composed, params: Mapping[str, object], *, retry: bool
+        self, operation: str, query: Statement, params: Mapping[str, object], *, retry: bool
     ) -> list[tuple[Any, ...]]:
         async def fetch(conn: Conn) -> list[tuple[Any, ...]]:
             cur = self._cursor(conn)
@@ -269,26 +270,41 @@ class PostgresPersistence(AdapterBase):
             _check_utc_range("Message.created_at", m.created_at, m.id)
         if not messages:
             return []
-        # Serialized once: sent as one jsonb array of arrays, and decoded again for
-        # the returned messages, which so share nothing with the caller's.
-        wire = dumps([unstructure_parts(m.parts) for m in messages])
-        params: dict[str, object] = {
-            "thread": thread_id,
-            "ids": [m.id for m in messages],
-            "roles": [m.role for m in messages],
-            "sessions": [m.session_id for m in messages],
-            # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
-            "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
-            "parts": Jsonb(None, dumps=lambda _: wire),
-        }
+        # Serialized once: sent as jsonb (one message's parts array, or an array of
+        # them), and decoded again for the returned messages, which so share nothing
+        # with the caller's.
+        if len(messages) == 1:
+            m = messages[0]
+            query = self._q.save_message
+            wire = dumps(unstructure_parts(m.parts))
+            params: dict[str, object] = {
+                "thread": thread_id,
+                "id": m.id,
+                "role": m.role,
+                "session": m.session_id,
+                "created": None if m.created_at is None else utc(m.created_at),
+                "parts": Jsonb(None, dumps=lambda _: wire),
+            }
+        else:
+            query = self._q.save_messages
+            wire = dumps([unstructure_parts(m.parts) for m in messages])
+            params = {
+                "thread": thread_id,
+                "ids": [m.id for m in messages],
+                "roles": [m.role for m in messages],
+                "sessions": [m.session_id for m in messages],
+                # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
+                "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
+                "parts": Jsonb(None, dumps=lambda _: wire),
+            }
 
         async def save(conn: Conn) -> list[tuple[Any, ...]]:
-            cur = self._cursor(conn)
+            cur = conn.cursor(binary=True)  # it reads back no JSON
             # Autocommit + pipeline: lock and upsert run in one implicit
             # transaction, ended by the pipeline's single Sync.
             async with conn.pipeline():
                 await conn.execute(self._q.lock_thread, {"thread": thread_id})
-                await cur.execute(self._q.save_messages, params)
+                await cur.execute(query, params)
             return await cur.fetchall()
 
         try:
@@ -315,7 +331,11 @@ class PostgresPersistence(AdapterBase):
                 created_at=utc(stored[m.id]),
                 parts_json=parts,
             )
-            for m, parts in zip(messages, loads_stored(wire), strict=True)
+            for m, parts in zip(
+                messages,
+                [loads_stored(wire)] if len(messages) == 1 else loads_stored(wire),
+                strict=True,
+            )
         ]
 
     async def list_messages(

@@ -9,6 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from psycopg import DataError
+from psycopg.abc import Buffer
+from psycopg.types.json import JsonbBinaryLoader
 
 # A JSON string literal (skipped whole); a number in exponent notation with a
 # positive exponent (the form Python gives floats of 1e16 and more); negative zero.
@@ -85,3 +88,12 @@ def _int_or_decimal(token: str) -> int | Decimal:
         return int(token)
     except ValueError:
         return Decimal(token)
+
+
+class StoredJsonbLoader(JsonbBinaryLoader):
+    """psycopg's binary ``jsonb`` loader, decoding through ``loads_stored``."""
+
+    def load(self, data: Buffer) -> Any:
+        if data and data[0] != 1:
+            raise DataError(f"unknown jsonb binary format: {data[0]}")
+        return loads_stored(bytes(data[1:]))
