@@ -42,6 +42,19 @@ def test_creating_a_memory_adapter_does_not_import_psycopg() -> None:
     )
     assert loaded["psycopg"] is False
     assert loaded["psycopg_pool"] is False
+    # No options to convert: cattrs stays unloaded too.
+    assert loaded["cattrs"] is False
+
+
+def test_options_given_are_converted_and_checked() -> None:
+    loaded = modules_after(
+        """
+        import chat_persistence
+        adapter = chat_persistence.create_adapter("memory://shared?sdk_version=app/2")
+        assert adapter.sdk_version == "app/2", adapter.sdk_version
+        """
+    )
+    assert loaded["cattrs"] is True
 
 
 def test_importing_the_library_does_not_import_the_cli() -> None:

@@ -334,6 +334,10 @@ def structure_options(backend: Backend, raw: Mapping[str, Any]) -> Any:
                 option=f.name,
                 valid=valid,
             )
+    if not raw:
+        # Every option has a default (checked above): nothing to convert, so the
+        # common ``create_adapter("memory://")`` never loads cattrs.
+        return backend.options()
     import cattrs
 
     try:

@@ -303,7 +303,7 @@ class PostgresPersistence(AdapterBase):
             # Autocommit + pipeline: lock and upsert run in one implicit
             # transaction, ended by the pipeline's single Sync.
             async with conn.pipeline():
-                await conn.execute(self._q.lock_thread, {"thread": thread_id})
+                await cur.execute(self._q.lock_thread, {"thread": thread_id})
                 await cur.execute(query, params)
             return await cur.fetchall()
 
