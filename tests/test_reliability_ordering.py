@@ -6,11 +6,13 @@ threads run in parallel. On PostgreSQL 16 and on the memory backend."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -190,6 +192,7 @@ async def test_a_late_commit_is_never_skipped(
     ) as adapter:
         if not serialized:
             adapter._q.lock_thread = sql.SQL("SELECT 1").format()
+            adapter._at_once_pause = 10**9  # the one-statement save locks by itself
         await adapter.save_messages("t", [text("start")])
         reader = PollingReader(adapter, "t", "start")
         await holder.hold_gate()
@@ -215,6 +218,50 @@ async def test_a_late_commit_is_never_skipped(
     else:
         assert [m.id for m in listed] == ["start", "gate-w1", "w2"]
         assert [m.id for m in reader.seen] == ["w2"], "the broken adapter should skip W1"
+
+
+@pytest.mark.parametrize("writer_had_an_id", [True, False], ids=["running", "id-after"])
+async def test_a_single_save_sees_a_writer_that_ends_while_it_waits(
+    writer_had_an_id: bool,
+    pg_schema: PgSchema,
+    pg_tables: dict[str, str],
+    holder_factory: HolderFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A single message is saved by one statement that takes the thread lock after
+    its snapshot. A writer holding the lock that commits while the save waits is
+    missing from that snapshot; the save must notice (the writer was listed as
+    running, or got its transaction id after the snapshot) and place its message
+    after the writer's, here an explicit time an hour ahead, not before it."""
+    caplog.set_level(logging.DEBUG, logger="chat_persistence.postgres")
+    app = new_app()
+    holder = await holder_factory(pg_schema.dsn, app)
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    insert = sql.SQL(
+        "INSERT INTO {} (thread_id, message_id, role, created_at, parts_json)"
+        " VALUES ('t', 'ahead', 'user', %s, '[]')"
+    ).format(pg_schema.qualified("chat_messages"))
+    async with PostgresPersistence(
+        conninfo=app_dsn(pg_schema.dsn, app), tables=pg_tables, max_size=2
+    ) as adapter:
+        await adapter.save_messages("t", [text("start")])
+        assert "saved again" not in caplog.text  # nothing else ran: one statement did
+        await holder.hold_thread("t")
+        if writer_had_an_id:
+            await holder.conn.execute(insert, [ahead])
+            # A later transaction ends first, so the snapshot lists the writer as running.
+            await holder.watcher.execute("SELECT pg_current_xact_id()")
+        save = asyncio.create_task(adapter.save_messages("t", [text("late")]))
+        await holder.wait_for(1)
+        if not writer_had_an_id:
+            await holder.conn.execute(insert, [ahead])
+        await holder.conn.execute("COMMIT")
+        [late] = await asyncio.wait_for(save, timeout=10)
+        listed = await adapter.list_messages("t")
+    assert late.created_at is not None
+    assert late.created_at > ahead
+    assert [m.id for m in listed] == ["start", "ahead", "late"]
+    assert "saved again behind the thread lock" in caplog.text
 
 
 async def test_writes_to_different_threads_run_in_parallel(

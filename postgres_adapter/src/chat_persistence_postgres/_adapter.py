@@ -46,6 +46,8 @@ logger = logging.getLogger("chat_persistence.postgres")
 
 _T = TypeVar("_T")
 _JSONB_OID = psycopg.adapters.types["jsonb"].oid
+_AT_ONCE_PAUSE = 32
+"""Single saves that skip the one-statement form after it could not prove its snapshot."""
 _MAX_LIMIT = 2**63 - 1
 """The largest LIMIT Postgres takes (a bigint); any larger limit means the same."""
 
@@ -91,8 +93,8 @@ class PostgresPersistence(AdapterBase):
     the other arguments.
 
     Each operation is one round trip on one pooled connection, run in autocommit
-    (a save is one pipeline: an advisory lock on the thread, then one upsert of
-    the whole batch, in one implicit transaction). No Python lock is held across
+    (a save takes an advisory lock on the thread and upserts the whole batch in
+    one implicit transaction). No Python lock is held across
     the pool, so concurrent calls run on concurrent connections; saves to one
     thread serialize on the server, saves to different threads do not.
 
@@ -189,6 +191,8 @@ class PostgresPersistence(AdapterBase):
             prepare_threshold=self.prepare_threshold,
         )
         self._q = Queries(self.tables)
+        self._at_once_pause = 0
+        """Single saves left to run as a pipeline before the one-statement form again."""
 
     @classmethod
     def from_options(cls, options: PostgresOptions) -> PostgresPersistence:
@@ -261,8 +265,12 @@ class PostgresPersistence(AdapterBase):
         A per-thread advisory lock, taken in the same transaction, orders
         concurrent writers to one thread, so store-assigned ``created_at`` values
         never interleave; writers to different threads do not wait for each other.
-        Retried on a lost connection: re-saving the same batch is idempotent (a
-        batch that did commit keeps the ``created_at`` it was given).
+        A single message is saved by one statement that takes the lock itself, when
+        it can prove that its snapshot saw every earlier holder of the lock; when it
+        cannot (another transaction ended meanwhile), it writes nothing and the save
+        runs again behind the lock, in a pipeline. Retried on a lost connection:
+        re-saving the same batch is idempotent (a batch that did commit keeps the
+        ``created_at`` it was given).
         """
         self._check_open()
         validate_messages(thread_id, messages)
@@ -273,9 +281,14 @@ class PostgresPersistence(AdapterBase):
         # Serialized once: sent as jsonb (one message's parts array, or an array of
         # them), and decoded again for the returned messages, which so share nothing
         # with the caller's.
+        at_once: Statement | None = None
         if len(messages) == 1:
             m = messages[0]
             query = self._q.save_message
+            if self._at_once_pause:
+                self._at_once_pause -= 1
+            else:
+                at_once = self._q.save_message_at_once
             wire = dumps(unstructure_parts(m.parts))
             params: dict[str, object] = {
                 "thread": thread_id,
@@ -300,6 +313,11 @@ class PostgresPersistence(AdapterBase):
 
         async def save(conn: Conn) -> list[tuple[Any, ...]]:
             cur = conn.cursor(binary=True)  # it reads back no JSON
+            if at_once is not None:
+                await cur.execute(at_once, params)
+                if rows := await cur.fetchall():
+                    return rows
+                self._at_once_unproven(thread_id)
             # Autocommit + pipeline: lock and upsert run in one implicit
             # transaction, ended by the pipeline's single Sync.
             async with conn.pipeline():
@@ -337,6 +355,17 @@ class PostgresPersistence(AdapterBase):
                 strict=True,
             )
         ]
+
+    def _at_once_unproven(self, thread_id: str) -> None:
+        # Another transaction ended while the one-statement save waited or started:
+        # likely a busy server, where the next ones would miss too. Take the
+        # pipeline straight away for a while.
+        self._at_once_pause = _AT_ONCE_PAUSE
+        logger.debug(
+            "save to thread %r: another transaction ended during the one-statement "
+            "save; saved again behind the thread lock",
+            thread_id,
+        )
 
     async def list_messages(
         self,

@@ -106,15 +106,11 @@ class Queries:
             ).format(mark=sql.Literal(OVERFLOW_MARK), **f)
         )
 
-        # The same rules for a batch of one, the common case, as a plain INSERT ...
-        # VALUES: about half the server time of the batch statement. The existence
-        # probe runs only on the overflow branch, where a re-save must not fail.
-        self.save_message: Statement = self._final(
-            sql.SQL(
-                """
-            INSERT INTO {m} AS m
-                (thread_id, message_id, session_id, user_id, role, created_at, parts_json)
-            VALUES (
+        # The same rules for a batch of one, the common case, as one row: about half
+        # the server time of the batch statement. The existence probe runs only on
+        # the overflow branch, where a re-save must not fail.
+        row = sql.SQL(
+            """
                 %(thread)s, %(id)s, %(session)s, NULL, %(role)s,
                 coalesce(%(created)s::timestamptz, (
                     SELECT CASE
@@ -131,14 +127,54 @@ class Queries:
                     ) AS t0) t
                 )),
                 %(parts)s::jsonb
-            )
+            """
+        ).format(mark=sql.Literal(OVERFLOW_MARK), **f)
+        insert_one = sql.SQL(
+            "INSERT INTO {m} AS m"
+            " (thread_id, message_id, session_id, user_id, role, created_at, parts_json)"
+        ).format(**f)
+        upsert_tail = sql.SQL(
+            """
             ON CONFLICT (thread_id, message_id) DO UPDATE
                 SET role = excluded.role,
                     session_id = excluded.session_id,
                     parts_json = excluded.parts_json
             RETURNING m.message_id, m.created_at
             """
-            ).format(mark=sql.Literal(OVERFLOW_MARK), **f)
+        )
+        # Run behind lock_thread, in the same transaction.
+        self.save_message: Statement = self._final(
+            sql.SQL("{insert} VALUES ({row}) {tail}").format(
+                insert=insert_one, row=row, tail=upsert_tail
+            )
+        )
+        # The same with the lock taken inside, in one round trip instead of a
+        # pipeline of two statements. Taken inside, the lock may be granted after
+        # the statement's snapshot, so the thread's newest row could be missing
+        # from it; "fresh" proves that it is not, after the lock is held. Every
+        # earlier holder of the lock has ended (it holds the lock to its end), and
+        # any that ended after the snapshot either was running then (listed in it,
+        # and no longer running now) or got its transaction id after the snapshot
+        # was taken (then ours is not the first id assigned since, which is the
+        # snapshot's xmax). Unproven, nothing is written and no row comes back: the
+        # caller runs save_message behind lock_thread instead.
+        self.save_message_at_once: Statement = self._final(
+            sql.SQL(
+                """
+            WITH locked AS MATERIALIZED (
+                SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed})), true AS held
+            ),
+            fresh AS MATERIALIZED (
+                SELECT pg_current_xact_id() = pg_snapshot_xmax(pg_current_snapshot())
+                       AND NOT EXISTS (
+                           SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS x(id)
+                           WHERE l.held AND pg_xact_status(x.id) <> 'in progress'
+                       ) AS proven
+                FROM locked l
+            )
+            {insert} SELECT {row} WHERE (SELECT proven FROM fresh) {tail}
+            """
+            ).format(seed=sql.Literal(LOCK_SEED), insert=insert_one, row=row, tail=upsert_tail)
         )
 
         self.get_message: Statement = self._final(
