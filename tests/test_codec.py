@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import attrs
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -34,6 +36,8 @@ from chat_persistence import (
     validate_messages,
 )
 from strategies import (
+    KNOWN_TYPES,
+    WIRE_KEYS,
     any_json_values,
     known_parts,
     known_type_objects,
@@ -346,3 +350,136 @@ def test_stored_message_builds_the_message_without_revalidating() -> None:
         session_id="s1",
         created_at=created,
     )
+
+
+# -- the read path, field by field ---------------------------------------------------------
+
+CLASSES: dict[str, type[Part]] = {
+    "text": TextPart,
+    "reasoning": ReasoningPart,
+    "tool-call": ToolCallPart,
+    "tool-result": ToolResultPart,
+    "file": FilePart,
+    "data": DataPart,
+}
+ATTRIBUTES = {
+    "toolCallId": "tool_call_id",
+    "toolName": "tool_name",
+    "isError": "is_error",
+    "mediaType": "media_type",
+}
+_ANY_WIRE_KEY = st.sampled_from(sorted({k for keys in WIRE_KEYS.values() for k in keys}))
+
+
+def _with_type(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {**body, "type": kind}
+
+
+def stored_known_type_objects() -> st.SearchStrategy[dict[str, Any]]:
+    """Objects of a known type as a foreign writer could store them: any modeled key
+    (of this type or another) or other key, holding anything ``json.loads`` returns."""
+    values = any_json_values(max_leaves=3) | st.booleans() | st.text(max_size=4)
+    body = st.dictionaries(_ANY_WIRE_KEY | st.text(max_size=4), values, max_size=6)
+    return st.builds(_with_type, body, st.sampled_from(KNOWN_TYPES))
+
+
+def check_read_by_shape(wire: dict[str, Any], part: Part) -> None:
+    """``part`` is what the read path must make of ``wire``, checked field by field."""
+    if not well_formed(wire):
+        assert type(part) is UnknownPart
+        assert part.raw is wire
+        return
+    kind = wire["type"]
+    assert type(part) is CLASSES[kind]
+    for key in WIRE_KEYS[kind]:
+        value = getattr(part, ATTRIBUTES.get(key, key))
+        # Stored values are taken as they are, not copied: the decoded JSON is ours.
+        assert value is wire[key] if key in wire else value is None
+    extra = cast(dict[str, Any], part.extra)  # pyright: ignore[reportAttributeAccessIssue]
+    assert type(extra) is dict
+    assert extra is not wire
+    assert list(extra) == [k for k in wire if k != "type" and k not in WIRE_KEYS[kind]]
+    assert all(extra[k] is wire[k] for k in extra)
+
+
+@given(wire_parts() | known_type_objects() | stored_known_type_objects())
+@example({"type": "text", "text": "t"})  # exactly the modeled keys
+@example({"type": "text", "text": "t", "more": 1})  # one more
+@example({"type": "text", "text": math.nan})
+@example({"type": "reasoning", "text": "r", "signature": "s", "x": None})
+@example({"type": "file", "mediaType": "m", "filename": "f"})  # neither url nor data
+@example({"type": "file", "mediaType": "m", "data": "AA", "url": None})
+@example({"type": "tool-result", "toolCallId": "c", "toolName": "t", "output": None})
+@example({"type": "tool-result", "toolCallId": "c", "toolName": "t", "output": 1, "isError": 0})
+@example({"type": "data", "data": {"type": "text"}, "name": "n", "toolName": "t"})
+def test_the_read_path_decodes_each_element_by_its_shape(wire: dict[str, Any]) -> None:
+    # Alone and inside a longer array (the read path treats the two apart).
+    [alone] = structure_stored_parts([wire], thread_id="t", message_id="m")
+    check_read_by_shape(wire, alone)
+    first, again, text = structure_stored_parts(
+        [wire, wire, {"type": "text", "text": "x"}], thread_id="t", message_id="m"
+    )
+    check_read_by_shape(wire, first)
+    check_read_by_shape(wire, again)
+    assert text == TextPart("x")
+    if not isinstance(first, UnknownPart):
+        # Each decoded part has an extra dict of its own, even when it is empty.
+        assert first.extra is not again.extra  # pyright: ignore[reportAttributeAccessIssue]
+
+
+class _Text(str):
+    """A ``str`` subclass: not a string "type" to the read path."""
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"type": _Text("text"), "text": "a"},
+        {"type": ["text"], "text": "a"},
+        {"type": {"text": 1}},
+        {"type": None},
+        {"text": "a"},
+        OrderedDict([("type", "text"), ("text", "a")]),
+        ["type", "text"],
+        "text",
+        None,
+    ],
+)
+def test_an_element_without_an_exact_string_type_is_malformed(item: Any) -> None:
+    for value in ([item], [{"type": "text", "text": "a"}, item]):
+        decoded, caught = read(value)
+        assert type(decoded[-1]) is UnknownPart
+        assert decoded[-1].raw is item  # pyright: ignore[reportAttributeAccessIssue]
+        [warning] = caught
+        assert "1 malformed" in str(warning.message)
+
+
+def test_the_warning_points_at_the_caller() -> None:
+    _, caught = read([1])
+    [warning] = caught
+    assert warning.filename == __file__
+
+
+def test_read_messages_and_parts_are_exactly_the_frozen_classes() -> None:
+    stored: list[JSON] = [
+        {"type": "text", "text": "hi"},
+        {"type": "tool-call", "toolCallId": "c", "toolName": "f", "input": {}, "x": 1},
+    ]
+    message = stored_message(
+        thread_id="t",
+        message_id="m1",
+        role="user",
+        session_id=None,
+        created_at=None,
+        parts_json=stored,
+    )
+    text, call = message.parts
+    assert (type(message), type(text), type(call)) == (Message, TextPart, ToolCallPart)
+    assert isinstance(call, ToolCallPart)
+    assert message == Message(
+        "m1", "user", [TextPart("hi"), ToolCallPart("c", "f", {}, extra={"x": 1})]
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        message.role = "assistant"  # pyright: ignore[reportAttributeAccessIssue]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        call.tool_name = "g"  # pyright: ignore[reportAttributeAccessIssue]

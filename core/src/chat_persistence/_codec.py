@@ -183,31 +183,11 @@ def structure_stored_parts(value: object, *, thread_id: str, message_id: str) ->
     without re-running the content rules, which the write path enforced: this is
     the hot path of every read.
     """
-    # No typing.cast in this loop: it is a call, and this is the hot path of reads.
-    if type(value) is not list:
-        parts: list[Part] = [_trusted_unknown(value)]
-        problem: str | None = "is not an array"
-    else:
-        parts = []
-        bad = 0
-        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
-        for item in items:
-            kind = item.get("type") if type(item) is dict else None  # pyright: ignore[reportUnknownVariableType]
-            if type(kind) is str:  # pyright: ignore[reportUnknownArgumentType]
-                parts.append(_decode_trusted(item, kind))  # pyright: ignore[reportUnknownArgumentType]
-            else:
-                bad += 1
-                parts.append(_trusted_unknown(item))  # pyright: ignore[reportUnknownArgumentType]
-        problem = f"has {bad} malformed element(s)" if bad else None
-    if problem is not None:
-        warnings.warn(
-            StoredPartsWarning(
-                f"thread {thread_id!r}, message {message_id!r}: parts_json {problem}; "
-                "kept as UnknownPart"
-            ),
-            stacklevel=2,
-        )
-    return tuple(parts)
+    parts = _decode_stored_parts(value) if type(value) is list else None  # pyright: ignore[reportUnknownArgumentType]
+    if parts is None:
+        # Attributed to our caller, as when this function warned itself.
+        parts = _decode_stored_parts_warning(value, thread_id, message_id, stacklevel=2)  # pyright: ignore[reportUnknownArgumentType]
+    return parts
 
 
 def stored_message(
@@ -224,58 +204,168 @@ def stored_message(
     Never fails on what another program stored (see ``structure_stored_parts``) and
     skips the constructor's validators: the row was validated when it was written.
     """
-    message = _new(Message)
-    _set_message_id(message, message_id)
-    _set_message_role(message, role)
-    _set_message_parts(
-        message, structure_stored_parts(parts_json, thread_id=thread_id, message_id=message_id)
-    )
-    _set_message_session_id(message, session_id)
-    _set_message_created_at(message, created_at)
+    # structure_stored_parts inlined: this runs once for every message read.
+    parts = _decode_stored_parts(parts_json) if type(parts_json) is list else None  # pyright: ignore[reportUnknownArgumentType]
+    if parts is None:
+        parts = _decode_stored_parts_warning(parts_json, thread_id, message_id, stacklevel=1)  # pyright: ignore[reportUnknownArgumentType]
+    message = _blank_message()
+    message.id = message_id
+    message.role = role
+    message.parts = parts
+    message.session_id = session_id
+    message.created_at = created_at
+    message.__class__ = Message
     return message
 
 
+def _blank_maker(cls: type[object]) -> Callable[[], Any]:
+    """What makes a blank instance of the frozen attrs class ``cls`` for the read
+    path to fill in: its fields take plain assignment until it sets ``__class__``
+    to ``cls``.
+
+    The instance is of a subclass that adds nothing to the layout, so Python allows
+    the ``__class__`` change, and the result is exactly what ``cls(...)`` makes
+    without its validators. A plain store into a slot is several times cheaper than
+    calling its descriptor's ``__set__``, and with the class change and this
+    ``__init__`` that does nothing, filling an instance costs about half as much.
+    """
+    namespace = {
+        "__slots__": (),
+        "__init__": object.__init__,
+        "__setattr__": object.__setattr__,
+        # With __setattr__, so that the type's one set/delete slot is the generic one.
+        "__delattr__": object.__delattr__,
+        "__module__": __name__,
+    }
+    return type(f"_Blank{cls.__name__}", (cls,), namespace)
+
+
+_blank_message = _blank_maker(Message)
 _new = object.__new__
-_set_message_id = _slot_setter(Message, "id")
-_set_message_role = _slot_setter(Message, "role")
-_set_message_parts = _slot_setter(Message, "parts")
-_set_message_session_id = _slot_setter(Message, "session_id")
-_set_message_created_at = _slot_setter(Message, "created_at")
 _set_unknown_raw = _slot_setter(UnknownPart, "raw")
 
 
-def _decode_trusted(obj: dict[str, object], kind: str) -> Part:
-    codec = _CODECS.get(kind)
-    if codec is None:
-        return _trusted_unknown(obj)
-    part = _new(codec.cls)
-    present = 1
-    for wire, _, exact, required, put in codec.shape:
-        if wire in obj:
-            value = obj[wire]
-            if exact is not None and type(value) is not exact:
-                return _trusted_unknown(obj)
-            present += 1
-        elif required:
-            return _trusted_unknown(obj)
-        else:
-            value = None
-        put(part, value)
-    if codec.cls is FilePart and obj.get("url") is None and obj.get("data") is None:
-        return _trusted_unknown(obj)
-    extra = (
-        {k: v for k, v in obj.items() if k != "type" and k not in codec.keys}
-        if len(obj) > present
-        else {}
+def _decode_stored_parts(items: list[Any]) -> tuple[Part, ...] | None:
+    """The elements of a stored array decoded, or None if one is malformed (the
+    caller then decodes again on the path that counts them and warns)."""
+    if len(items) == 1:
+        [item] = items
+        if type(item) is dict:
+            kind = item.get("type")  # pyright: ignore[reportUnknownVariableType]
+            if type(kind) is str:  # pyright: ignore[reportUnknownArgumentType]
+                return (_decoder_for(kind, _trusted_unknown)(item),)  # pyright: ignore[reportUnknownArgumentType]
+        return None
+    parts: list[Part] = []
+    append = parts.append
+    for item in items:
+        if type(item) is not dict:
+            return None
+        kind = item.get("type")  # pyright: ignore[reportUnknownVariableType]
+        if type(kind) is not str:  # pyright: ignore[reportUnknownArgumentType]
+            return None
+        append(_decoder_for(kind, _trusted_unknown)(item))  # pyright: ignore[reportUnknownArgumentType]
+    return tuple(parts)
+
+
+def _decode_stored_parts_warning(
+    value: object, thread_id: str, message_id: str, *, stacklevel: int
+) -> tuple[Part, ...]:
+    """``structure_stored_parts`` of a value with something malformed: decode what
+    can be, keep the rest as ``UnknownPart`` and warn once (``stacklevel`` counted
+    from the caller of this function)."""
+    if type(value) is not list:
+        parts: list[Part] = [_trusted_unknown(value)]
+        problem = "is not an array"
+    else:
+        parts = []
+        bad = 0
+        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        for item in items:
+            kind = item.get("type") if type(item) is dict else None  # pyright: ignore[reportUnknownVariableType]
+            if type(kind) is str:  # pyright: ignore[reportUnknownArgumentType]
+                parts.append(_decoder_for(kind, _trusted_unknown)(item))  # pyright: ignore[reportUnknownArgumentType]
+            else:
+                bad += 1
+                parts.append(_trusted_unknown(item))  # pyright: ignore[reportUnknownArgumentType]
+        problem = f"has {bad} malformed element(s)"
+    warnings.warn(
+        StoredPartsWarning(
+            f"thread {thread_id!r}, message {message_id!r}: parts_json {problem}; "
+            "kept as UnknownPart"
+        ),
+        stacklevel=stacklevel + 1,
     )
-    codec.set_extra(part, extra)
-    return part  # pyright: ignore[reportReturnType]
+    return tuple(parts)
 
 
 def _trusted_unknown(raw: object) -> UnknownPart:
     part = _new(UnknownPart)
     _set_unknown_raw(part, raw)
     return part
+
+
+_Decoder = Callable[[dict[str, Any]], Part]
+
+_ONE_OF: dict[type[KnownPart], tuple[str, ...]] = {FilePart: ("url", "data")}
+"""Typed optional wire keys of which a part needs one (its class checks it after init)."""
+
+
+def _make_decoder(codec: _PartCodec) -> _Decoder:
+    """The read-path decoder of one known part class, from source specialised to its
+    fields (as attrs makes ``__init__``): a wire object whose ``"type"`` names the
+    class becomes one when every modeled key fits, else an ``UnknownPart`` of it."""
+    cls = codec.cls
+    names: dict[str, Any] = {
+        "blank": _blank_maker(cls),
+        "cls": cls,
+        "unknown": _trusted_unknown,
+        "modeled": frozenset({"type", *codec.keys}),
+    }
+    fields = list(enumerate(codec.shape))
+    required = [(i, wire, exact) for i, (wire, _, exact, req, _) in fields if req]
+    optional = [(i, wire, exact) for i, (wire, _, exact, req, _) in fields if not req]
+    for i, (_, _, exact, _, _) in fields:
+        names[f"t{i}"] = exact
+    body: list[str] = []
+    if required:
+        # No membership test first: a missing required key is the rare case.
+        body.append("try:")
+        body += [f"    v{i} = obj[{wire!r}]" for i, wire, _ in required]
+        body += ["except KeyError:", "    return unknown(obj)"]
+        typed = [f"type(v{i}) is not t{i}" for i, _, exact in required if exact]
+        if typed:
+            body += [f"if {' or '.join(typed)}:", "    return unknown(obj)"]
+    # The keys present: "type" and the required ones, plus the optional ones found.
+    count = str(1 + len(required))
+    if optional:
+        body.append(f"n = {count}")
+        count = "n"
+        for i, wire, exact in optional:
+            body += [f"if {wire!r} in obj:", f"    v{i} = obj[{wire!r}]"]
+            if exact:
+                body += [f"    if type(v{i}) is not t{i}:", "        return unknown(obj)"]
+            body += ["    n += 1", "else:", f"    v{i} = None"]
+    if cls in _ONE_OF:
+        # Typed, so None means absent (a KeyError here means _ONE_OF names a JSON key).
+        typed_index = {wire: i for i, wire, exact in optional if exact}
+        absent = " and ".join(f"v{typed_index[wire]} is None" for wire in _ONE_OF[cls])
+        body += [f"if {absent}:", "    return unknown(obj)"]
+    body.append("part = blank()")
+    body += [f"part.{name} = v{i}" for i, (_, name, _, _, _) in fields]
+    body += [
+        # The common case, no keys but the modeled ones, needs no comprehension.
+        f"part.extra = {{}} if len(obj) == {count} else "
+        "{k: v for k, v in obj.items() if k not in modeled}",
+        "part.__class__ = cls",
+        "return part",
+    ]
+    source = "def decode(obj):\n" + "".join(f"    {line}\n" for line in body)
+    exec(compile(source, f"<chat_persistence decoder of {cls.__name__}>", "exec"), names)
+    return cast(_Decoder, names["decode"])
+
+
+_DECODERS: dict[str, _Decoder] = {kind: _make_decoder(codec) for kind, codec in _CODECS.items()}
+_decoder_for = _DECODERS.get
 
 
 class StoredPartsWarning(UserWarning):
