@@ -64,7 +64,7 @@ def loads_stored(data: bytes | bytearray | str) -> Any:
     with a run of 19 digits or more takes the standard library's path.
     """
     raw = data.encode() if isinstance(data, str) else data
-    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY):
+    if not _has_long_digit_run(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -77,10 +77,21 @@ def loads_stored(data: bytes | bytearray | str) -> Any:
         return data if isinstance(data, str) else bytes(data).decode()
 
 
-# Every digit as "0", every other byte as a space: a run of 19 zeros is a run of
-# 19 digits, the shortest integer that may not fit in 64 bits (-9223372036854775809).
+def _has_long_digit_run(raw: bytes | bytearray) -> bool:
+    """Whether ``raw`` holds 19 digits in a row, the shortest integer that may not
+    fit in 64 bits (-9223372036854775809)."""
+    # Such a run covers a position that is a multiple of 19: with no digit at any
+    # of those (most text), there is none, and the full scan is skipped.
+    if not raw[::_RUN].translate(None, _NOT_DIGITS):
+        return False
+    return _LONG_DIGIT_RUN in raw.translate(_DIGITS_ONLY)
+
+
+_RUN = 19
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+# Every digit as "0", every other byte as a space: a run of zeros is a run of digits.
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_LONG_DIGIT_RUN = b"0" * 19
+_LONG_DIGIT_RUN = b"0" * _RUN
 
 
 def _int_or_decimal(token: str) -> int | Decimal:
