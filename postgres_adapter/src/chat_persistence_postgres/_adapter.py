@@ -93,10 +93,10 @@ class PostgresPersistence(AdapterBase):
     the other arguments.
 
     Each operation is one round trip on one pooled connection, run in autocommit
-    (a save takes an advisory lock on the thread and upserts the whole batch in
-    one implicit transaction). No Python lock is held across
-    the pool, so concurrent calls run on concurrent connections; saves to one
-    thread serialize on the server, saves to different threads do not.
+    (a save takes an advisory lock on the thread and upserts the whole batch in one
+    implicit transaction). No Python lock is held across the pool, so concurrent
+    calls run on concurrent connections; saves to one thread serialize on the
+    server, saves to different threads do not.
 
     A pooled connection that died while idle is replaced before use, at no round
     trip. When a connection is lost during an operation, reads and upserts run

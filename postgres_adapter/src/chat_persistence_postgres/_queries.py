@@ -1,8 +1,8 @@
 """The SQL of every operation, composed once per adapter with ``psycopg.sql``.
 
 Table names only ever enter SQL as ``sql.Identifier``; values only as parameters.
-Every operation is one statement (the save adds the advisory lock in front of it,
-in the same pipeline), so each costs one round trip.
+Every operation is one statement, or two in one pipeline (a batch save: the thread
+lock, then the upsert), so each costs one round trip.
 """
 
 from __future__ import annotations
@@ -155,9 +155,9 @@ class Queries:
         # earlier holder of the lock has ended (it holds the lock to its end), and
         # any that ended after the snapshot either was running then (listed in it,
         # and no longer running now) or got its transaction id after the snapshot
-        # was taken (then ours is not the first id assigned since, which is the
-        # snapshot's xmax). Unproven, nothing is written and no row comes back: the
-        # caller runs save_message behind lock_thread instead.
+        # was taken, so at or above the snapshot's xmax, and ours, assigned after
+        # that holder ended, above it. Unproven, nothing is written and no row comes
+        # back: the caller runs save_message behind lock_thread instead.
         self.save_message_at_once: Statement = self._final(
             sql.SQL(
                 """
