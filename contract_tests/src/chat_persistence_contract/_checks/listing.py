@@ -198,6 +198,33 @@ async def archived_sessions_are_hidden_by_default(ctx: CheckContext) -> None:
 
 
 @check()
+async def sessions_of_another_thread_follow_their_row(ctx: CheckContext) -> None:
+    """A message may name a session whose row belongs to another thread: the
+    filter goes by that row, hiding the message when it is archived and keeping it
+    when it is live, as for the thread's own sessions."""
+    adapter, thread_id, elsewhere = ctx.adapter, ctx.thread_id(), ctx.thread_id()
+    own_live, own_archived = ctx.session_id(), ctx.session_id()
+    other_live, other_archived = ctx.session_id(), ctx.session_id()
+    await adapter.save_session(session(own_live, thread_id))
+    await adapter.archive_session(own_archived, thread_id=thread_id)
+    await adapter.save_session(session(other_live, elsewhere))
+    await adapter.archive_session(other_archived, thread_id=elsewhere)
+    await adapter.save_messages(
+        thread_id,
+        [
+            text_message("own-live", session_id=own_live),
+            text_message("other-archived", session_id=other_archived),
+            text_message("own-archived", session_id=own_archived),
+            text_message("other-live", session_id=other_live),
+        ],
+    )
+    expected = ["own-live", "other-live"]
+    expect_ids(await adapter.list_messages(thread_id), expected, "default listing")
+    expect_ids(await adapter.list_messages(thread_id, limit=10), expected, "limit=10")
+    expect_ids(await adapter.list_messages(thread_id, after="own-live"), ["other-live"], "after")
+
+
+@check()
 async def archiving_hides_existing_messages(ctx: CheckContext) -> None:
     """Archiving a session hides its messages already stored; re-saving one of them
     without a session brings it back in its old place."""
