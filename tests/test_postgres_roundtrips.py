@@ -274,6 +274,58 @@ async def test_thread_reads_use_the_thread_index(pg_any: PgServer) -> None:
                     assert b"OFFSET" not in text.upper()
 
 
+async def test_a_whole_thread_reads_sessions_by_key_and_thread_only(
+    pg_schema: PgSchema, pg_tables: dict[str, str]
+) -> None:
+    """With 200,000 sessions in the table, the unlimited listing reads the thread's
+    own sessions through the thread_id index and probes other threads' by key:
+    never a scan of the sessions table, and nothing probed more than the
+    messages whose session belongs to another thread."""
+    m, s = pg_schema.qualified("chat_messages"), pg_schema.qualified("chat_sessions")
+    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=pg_tables) as adapter:
+        for n in range(5):
+            await adapter.save_session(Session(f"own{n}", "t", "v"))
+        for n in (1, 3):
+            await adapter.archive_session(f"own{n}", thread_id="t")
+        await adapter.archive_session("foreign-archived", thread_id="elsewhere")
+        await adapter.save_session(Session("foreign-live", "elsewhere", "v"))
+        sessions = [f"own{n % 5}" for n in range(200)] + ["foreign-archived", "foreign-live"]
+        await adapter.save_messages(
+            "t",
+            [
+                Message(f"m{i}", "user", [TextPart("x")], session_id=sid)
+                for i, sid in enumerate(sessions)
+            ],
+        )
+        with pg_schema.server.connect() as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {s} (session_id, thread_id, sdk_version, archived_at)"
+                    " SELECT 'other' || g, 'other' || (g / 10), 'v',"
+                    " CASE WHEN g % 3 = 0 THEN now() END FROM generate_series(1, 200000) g;"
+                    " ANALYZE {s}; ANALYZE {m}"
+                ).format(s=s, m=m)
+            )
+            query = adapter._q.list_messages(
+                by_session=False, before=False, after=False, newest_first=False, limited=False
+            )
+            text = query if isinstance(query, bytes) else query.as_bytes(conn)
+            row = conn.execute(
+                b"EXPLAIN (ANALYZE, FORMAT JSON) " + text, {"thread": "t"}
+            ).fetchone()
+        assert row is not None
+        nodes = list(plan_nodes(row[0][0]["Plan"]))
+        on_sessions = [n for n in nodes if n.get("Relation Name") == "chat_sessions"]
+        assert on_sessions
+        assert all(n["Node Type"].startswith("Index") for n in on_sessions), on_sessions
+        probes = sum(n["Actual Loops"] for n in on_sessions)
+        assert probes <= 2 + 2  # the thread's two sets, then one probe per foreign message
+        listed = await adapter.list_messages("t")
+    assert [m.session_id for m in listed] == [
+        sid for sid in sessions if sid not in {"own1", "own3", "foreign-archived"}
+    ]
+
+
 async def test_pgbouncer_mode_prepares_nothing_on_the_server(
     pg_schema: PgSchema, pg_tables: dict[str, str]
 ) -> None:

@@ -284,7 +284,7 @@ class Queries:
         Keyset paging on ``(created_at, message_id)``: the plain ``created_at``
         bound beside the row comparison lets the ``(thread_id, created_at)`` index
         bound the scan. The archive rule is an anti-join on a page (``limit``),
-        and one look-up of the thread's archived sessions on an unlimited listing.
+        and hashed sets of the thread's own sessions on an unlimited listing.
         With a cursor, a marker row (``missing`` set) reports a cursor id that is
         not in the thread, so the caller can raise ``NotFoundError`` without a
         second query.
@@ -293,15 +293,20 @@ class Queries:
         if by_session:
             where.append(sql.SQL("m.session_id = %(session)s"))
         elif not limited:
-            # The whole (or a cursor-bounded) thread: the thread's archived sessions
-            # are looked up once, not probed row by row.
+            # The whole (or a cursor-bounded) thread: the thread's own live and
+            # archived sessions are read once (sessions' thread_id index) into two
+            # hashed sets; only a session whose row belongs to another thread, or
+            # has none, is probed by key.
             where.append(
                 sql.SQL(
-                    "(m.session_id IS NULL OR m.session_id <> ALL (ARRAY("
-                    "SELECT s.session_id FROM {s} s WHERE s.session_id = ANY (ARRAY("
-                    "SELECT DISTINCT d.session_id FROM {m} d WHERE d.thread_id = %(thread)s"
-                    " AND d.session_id IS NOT NULL)) AND s.archived_at IS NOT NULL)))"
-                ).format(s=self.s, m=self.m)
+                    "(m.session_id IS NULL"
+                    " OR m.session_id IN (SELECT s.session_id FROM {s} s"
+                    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NULL)"
+                    " OR (m.session_id NOT IN (SELECT s.session_id FROM {s} s"
+                    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NOT NULL)"
+                    " AND NOT EXISTS (SELECT 1 FROM {s} s WHERE s.session_id = m.session_id"
+                    " AND s.archived_at IS NOT NULL)))"
+                ).format(s=self.s)
             )
         else:
             where.append(
