@@ -66,19 +66,18 @@ def _slot_setter(cls: type[Any], name: str) -> _Setter:
 
 
 class _PartCodec:
-    __slots__ = ("_structure", "cls", "keys", "nullable", "set_extra", "shape")
+    __slots__ = ("_structure", "cls", "keys", "nullable", "shape")
 
     cls: type[KnownPart]
     keys: frozenset[str]
     nullable: frozenset[str]
     """Wire keys whose value is any JSON, so an explicit null is a value, not absence."""
-    shape: tuple[tuple[str, str, type[Any] | None, bool, _Setter], ...]
-    """(wire key, attribute, exact type or None for any JSON, required, setter) per field."""
-    set_extra: _Setter
+    shape: tuple[tuple[str, str, type[Any] | None, bool], ...]
+    """(wire key, attribute, exact type or None for any JSON, required) per field."""
     _structure: Callable[[Mapping[str, Any], Any], KnownPart] | None
 
     def __init__(self, cls: type[KnownPart]) -> None:
-        shape: list[tuple[str, str, type[Any] | None, bool, _Setter]] = []
+        shape: list[tuple[str, str, type[Any] | None, bool]] = []
         for f in attrs.fields(cls):
             if f.name == "extra":
                 continue
@@ -86,12 +85,11 @@ class _PartCodec:
             exact = None if json_typed else bool if str(f.type).startswith("bool") else str
             wire = _RENAMES.get(f.name) or f.name
             required = f.default is attrs.NOTHING
-            shape.append((wire, f.name, exact, required, _slot_setter(cls, f.name)))
+            shape.append((wire, f.name, exact, required))
         self.cls = cls
         self.shape = tuple(shape)
         self.keys = frozenset(wire for wire, *_ in shape)
         self.nullable = frozenset(wire for wire, _, exact, *_ in shape if exact is None)
-        self.set_extra = _slot_setter(cls, "extra")
         self._structure = None
 
     def structure(self, value: Mapping[str, Any]) -> KnownPart:
@@ -115,7 +113,7 @@ class _PartCodec:
     def unstructure(self, part: KnownPart) -> dict[str, JSON]:
         """The wire object: modeled keys (an absent optional one left out), then extras."""
         wire: dict[str, JSON] = {"type": part.type}
-        for key, name, _, required, _ in self.shape:
+        for key, name, _, required in self.shape:
             value = getattr(part, name)
             if value is not None or required:
                 wire[key] = value
@@ -322,9 +320,9 @@ def _make_decoder(codec: _PartCodec) -> _Decoder:
         "modeled": frozenset({"type", *codec.keys}),
     }
     fields = list(enumerate(codec.shape))
-    required = [(i, wire, exact) for i, (wire, _, exact, req, _) in fields if req]
-    optional = [(i, wire, exact) for i, (wire, _, exact, req, _) in fields if not req]
-    for i, (_, _, exact, _, _) in fields:
+    required = [(i, wire, exact) for i, (wire, _, exact, req) in fields if req]
+    optional = [(i, wire, exact) for i, (wire, _, exact, req) in fields if not req]
+    for i, (_, _, exact, _) in fields:
         names[f"t{i}"] = exact
     body: list[str] = []
     if required:
@@ -351,7 +349,7 @@ def _make_decoder(codec: _PartCodec) -> _Decoder:
         absent = " and ".join(f"v{typed_index[wire]} is None" for wire in _ONE_OF[cls])
         body += [f"if {absent}:", "    return unknown(obj)"]
     body.append("part = blank()")
-    body += [f"part.{name} = v{i}" for i, (_, name, _, _, _) in fields]
+    body += [f"part.{name} = v{i}" for i, (_, name, _, _) in fields]
     body += [
         # The common case, no keys but the modeled ones, needs no comprehension.
         f"part.extra = {{}} if len(obj) == {count} else "
