@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 import attrs
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from chat_persistence import FilePart, InvalidMessageError, Message, TextPart, ToolCallPart
 from chat_persistence._fastcheck import surely_valid
@@ -27,6 +28,26 @@ def passes_every_rule(message: Any) -> bool:
 
 @settings(max_examples=300)
 @given(hostile_messages())
+@example(
+    unchecked(
+        Message,
+        id="0",
+        role="user",
+        parts=(unchecked(TextPart, text="", extra=None),),
+        session_id=None,
+        created_at=None,
+    )
+)
+@example(
+    unchecked(
+        Message,
+        id="0",
+        role="user",
+        parts=(unchecked(TextPart, text="", extra=OrderedDict()),),
+        session_id=None,
+        created_at=None,
+    )
+)
 def test_a_fast_yes_is_always_a_full_yes(message: Any) -> None:
     if isinstance(message, Message) and surely_valid(message):
         assert passes_every_rule(message)

@@ -68,33 +68,38 @@ def _json(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def _no_extra(extra: object) -> bool:
+    # Exactly an empty dict: the validator refuses None and dict subclasses.
+    return type(extra) is dict and not extra
+
+
 def _part(part: Part) -> bool:
     if type(part) is UnknownPart:
         return part.type is not None and _json(part.raw)
     if type(part) is TextPart:
-        return not part.extra and _text(part.text)
+        return _no_extra(part.extra) and _text(part.text)
     if type(part) is ToolCallPart:
         return (
-            not part.extra
+            _no_extra(part.extra)
             and _text(part.tool_call_id)
             and _text(part.tool_name)
             and _json(part.input)
         )
     if type(part) is ToolResultPart:
         return (
-            not part.extra
+            _no_extra(part.extra)
             and _text(part.tool_call_id)
             and _text(part.tool_name)
             and _json(part.output)
             and (part.is_error is None or type(part.is_error) is bool)
         )
     if type(part) is ReasoningPart:
-        return not part.extra and _text(part.text) and _optional_text(part.signature)
+        return _no_extra(part.extra) and _text(part.text) and _optional_text(part.signature)
     if type(part) is DataPart:
-        return not part.extra and _json(part.data) and _optional_text(part.name)
+        return _no_extra(part.extra) and _json(part.data) and _optional_text(part.name)
     if type(part) is FilePart:
         return (
-            not part.extra
+            _no_extra(part.extra)
             and _text(part.media_type)
             and _optional_text(part.url)
             and _optional_text(part.data)
