@@ -19,6 +19,7 @@ from ._errors import (
     InvalidArgumentError,
     InvalidMessageError,
     NotFoundError,
+    OperationNotSupportedError,
     PersistenceError,
     SchemaMismatchError,
     StorageUnavailableError,
@@ -38,7 +39,6 @@ if typing.TYPE_CHECKING:
     from ._hooks import (
         Backend,
         BackendInfo,
-        Capability,
         hookimpl,
         hookspec,
     )
@@ -54,7 +54,7 @@ if typing.TYPE_CHECKING:
         ToolResultPart,
         UnknownPart,
     )
-    from ._protocol import PersistenceAdapter
+    from ._protocol import Capability, PersistenceAdapter, supports_delete_messages
     from ._registry import (
         Registry,
         available_backends,
@@ -62,8 +62,10 @@ if typing.TYPE_CHECKING:
         register_plugin,
         unregister_plugin,
     )
+    from ._storage import ListQuery
     from ._validation import (
         validate_id,
+        validate_ids,
         validate_messages,
         validate_page,
         validate_session,
@@ -84,8 +86,10 @@ __all__ = [
     "FilePart",
     "InvalidArgumentError",
     "InvalidMessageError",
+    "ListQuery",
     "Message",
     "NotFoundError",
+    "OperationNotSupportedError",
     "Part",
     "PersistenceAdapter",
     "PersistenceError",
@@ -107,10 +111,12 @@ __all__ = [
     "stored_message",
     "structure_part",
     "structure_stored_parts",
+    "supports_delete_messages",
     "unregister_plugin",
     "unstructure_part",
     "unstructure_parts",
     "validate_id",
+    "validate_ids",
     "validate_messages",
     "validate_page",
     "validate_session",
@@ -128,7 +134,7 @@ _LAZY = {
     "unstructure_parts": "._codec",
     "Backend": "._hooks",
     "BackendInfo": "._hooks",
-    "Capability": "._hooks",
+    "Capability": "._protocol",
     "hookimpl": "._hooks",
     "hookspec": "._hooks",
     "DataPart": "._model",
@@ -141,13 +147,16 @@ _LAZY = {
     "ToolCallPart": "._model",
     "ToolResultPart": "._model",
     "UnknownPart": "._model",
+    "ListQuery": "._storage",
     "PersistenceAdapter": "._protocol",
+    "supports_delete_messages": "._protocol",
     "Registry": "._registry",
     "available_backends": "._registry",
     "create_adapter": "._registry",
     "register_plugin": "._registry",
     "unregister_plugin": "._registry",
     "validate_id": "._validation",
+    "validate_ids": "._validation",
     "validate_messages": "._validation",
     "validate_page": "._validation",
     "validate_session": "._validation",

@@ -28,7 +28,7 @@ from ._errors import (
     SchemaMismatchError,
     StorageUnavailableError,
 )
-from ._hooks import BackendInfo, Capability
+from ._hooks import BackendInfo
 from ._model import (
     Message,
     Part,
@@ -39,7 +39,7 @@ from ._model import (
     ToolResultPart,
     UnknownPart,
 )
-from ._protocol import PersistenceAdapter
+from ._protocol import Capability, PersistenceAdapter
 from ._registry import Registry, default_registry
 
 EXIT_FAILED = 1

@@ -113,6 +113,18 @@ class AdapterNotOpenError(PersistenceError, RuntimeError):
         )
 
 
+class OperationNotSupportedError(PersistenceError, NotImplementedError):
+    """The adapter does not implement an operation that is newer than it is."""
+
+    def __init__(self, adapter: str, operation: str) -> None:
+        self.adapter = adapter
+        self.operation = operation
+        super().__init__(
+            f"{adapter} does not implement {operation}(), new in chat-persistence 0.2: "
+            "upgrade the backend or pick one that has it"
+        )
+
+
 class ConfigError(PersistenceError, ValueError):
     """Configuration cannot be understood: an unknown or missing option, a bad URL."""
 

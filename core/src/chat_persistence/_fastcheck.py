@@ -116,7 +116,14 @@ def surely_valid(message: Message) -> bool:
         _id(message.id)
         and _id(message.role)
         and (message.session_id is None or _id(message.session_id))
-        and (created is None or (isinstance(created, datetime) and created.utcoffset() is not None))
+        and (
+            created is None
+            or (
+                isinstance(created, datetime)
+                and created.utcoffset() is not None
+                and 1 < created.year < 9999
+            )
+        )
         and type(message.parts) is tuple
         and all(_part(p) for p in message.parts)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,19 +16,6 @@ PROJECT = "chat_persistence"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 """Decorator for a plugin's hook implementations."""
-
-
-class Capability(enum.StrEnum):
-    """Optional behaviours an adapter declares in its ``capabilities`` attribute
-    (a frozenset); the contract suite checks only what is declared, and reports
-    the rest as skipped."""
-
-    DURABLE = "durable"
-    """Data survives closing the adapter and opening a new one on the same config."""
-    TIES_IN_SAVE_ORDER = "ties-in-save-order"
-    """Messages with equal ``created_at`` list in save order (not by id)."""
-    SCHEMA_VALIDATION = "schema-validation"
-    """``validate_schema`` probes a real schema (not a no-op)."""
 
 
 def _no_url_options(url: str) -> dict[str, Any]:

@@ -6,12 +6,27 @@ stated here; a backend that passes it can be swapped for any other.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
-from ._model import Message, Session
+if TYPE_CHECKING:
+    from ._model import Message, Session
+
+
+class Capability(enum.StrEnum):
+    """Optional behaviours an adapter declares in its ``capabilities`` attribute
+    (a frozenset); the contract suite checks only what is declared, and reports
+    the rest as skipped."""
+
+    DURABLE = "durable"
+    """Data survives closing the adapter and opening a new one on the same config."""
+    TIES_IN_SAVE_ORDER = "ties-in-save-order"
+    """Messages with equal ``created_at`` list in save order (not by id)."""
+    SCHEMA_VALIDATION = "schema-validation"
+    """``validate_schema`` probes a real schema (not a no-op)."""
 
 
 @runtime_checkable
@@ -22,7 +37,17 @@ class PersistenceAdapter(Protocol):
     operation on an adapter that is not open raises ``AdapterNotOpenError``.
     Objects passed in or returned never alias the store. Invalid input raises
     ``InvalidMessageError`` before anything is written.
+
+    Most backends subclass ``AdapterBase``, which runs every shared rule and leaves
+    only storage to write; implementing this protocol directly is allowed, and the
+    contract suite is the judge either way.
     """
+
+    capabilities: frozenset[Capability]
+    """The optional behaviours this adapter has (see ``Capability``)."""
+
+    sdk_version: str
+    """Written on the sessions that ``archive_session`` creates."""
 
     async def open(self) -> None:
         """Acquire resources (a pool, a store). Idempotent."""
@@ -107,7 +132,48 @@ class PersistenceAdapter(Protocol):
         first ``archived_at``. Its messages drop out of the default listing."""
         ...
 
+    async def delete_messages(self, thread_id: str, message_ids: Sequence[str]) -> list[Message]:
+        """Delete those messages of the thread, all or nothing; return the ones that
+        existed, as they were, in listing order. Ids not there are not an error, and
+        two concurrent calls never both return one message. New in 0.2: callers
+        that need it check ``supports_delete_messages(adapter)`` first."""
+        ...
+
     async def validate_schema(self) -> None:
         """Fail fast on drift: raise ``SchemaMismatchError`` listing every missing
         table and column. Backends without a schema return."""
         ...
+
+
+def supports_delete_messages(adapter: object) -> bool:
+    """Whether ``adapter`` implements ``delete_messages`` (new in 0.2; an adapter
+    written against 0.1 lacks it, and one on ``AdapterBase`` has it only when it
+    implements the ``_delete_messages`` storage hook)."""
+    from ._base import AdapterBase
+
+    if isinstance(adapter, AdapterBase):
+        return type(adapter)._delete_messages is not AdapterBase._delete_messages
+    return callable(getattr(adapter, "delete_messages", None))
+
+
+OPTIONAL_MEMBERS = frozenset({"delete_messages"})
+"""Protocol members an adapter written against an earlier release may lack."""
+
+
+def missing_members(adapter: object) -> list[str]:
+    """The members of ``PersistenceAdapter`` that ``adapter`` lacks, sorted, leaving
+    out ``OPTIONAL_MEMBERS``: empty for a complete adapter."""
+    return [name for name in _MEMBERS if not hasattr(adapter, name)]
+
+
+_MEMBERS = sorted(
+    {
+        *PersistenceAdapter.__annotations__,
+        *(
+            name
+            for name, value in vars(PersistenceAdapter).items()
+            if callable(value) and (not name.startswith("_") or name in {"__aenter__", "__aexit__"})
+        ),
+    }
+    - OPTIONAL_MEMBERS
+)

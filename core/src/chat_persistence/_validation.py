@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import cast
 
 import attrs
 
@@ -78,6 +80,20 @@ def _check_fully(message: Message) -> None:
         raise
     _check_id_size("Message.id", message.id, message_id=message_id)
     _check_id_size("Message.session_id", message.session_id, message_id=message_id)
+    _check_utc_range("Message.created_at", message.created_at, message_id=message_id)
+
+
+def _check_utc_range(field: str, value: datetime | None, *, message_id: str | None = None) -> None:
+    """Reject an aware datetime that has no UTC form (year 1 at +01:00): no backend
+    could store it and read it back."""
+    if value is None or 1 < value.year < 9999:
+        return
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidMessageError(
+            field, value, "is outside the range of a UTC datetime", message_id=message_id
+        ) from None
 
 
 def validate_session(session: Session) -> None:
@@ -87,6 +103,7 @@ def validate_session(session: Session) -> None:
             "session", session, f"must be a Session, not {type(session).__name__}"
         )
     attrs.validate(session)
+    _check_utc_range("Session.created_at", session.created_at)
     _check_id_size("Session.id", session.id)
     _check_id_size("Session.thread_id", session.thread_id)
 
@@ -96,6 +113,17 @@ def validate_id(field: str, value: object) -> None:
     stored, else ``InvalidMessageError`` naming ``field``."""
     check_id(field, value)
     _check_id_size(field, value)
+
+
+def validate_ids(field: str, values: object) -> tuple[str, ...]:
+    """Check a sequence of id arguments (``delete_messages``' ids); return them
+    once each, in the order given."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InvalidArgumentError(field, values, "must be a sequence of ids (a list or tuple)")
+    ids = cast("Sequence[str]", values)
+    for index, value in enumerate(ids):
+        validate_id(f"{field}[{index}]", value)
+    return tuple(dict.fromkeys(ids))
 
 
 def validate_page(limit: int | None) -> None:

@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from chat_persistence import ConflictError, InvalidMessageError, NotFoundError
+from chat_persistence import ConflictError, NotFoundError
+from chat_persistence.storage import no_time_left
 
 Key = tuple[int, int]
 """``(created_at in microseconds since the epoch, insertion sequence)``."""
@@ -113,6 +114,12 @@ class _Thread:
         self.by_session: dict[str, list[Key]] = {}
         self.next_seq = 0
 
+    def unindex_session(self, session_id: str, key: Key) -> None:
+        session_keys = self.by_session[session_id]
+        _remove_sorted(session_keys, key)
+        if not session_keys:
+            del self.by_session[session_id]
+
 
 def _insert_sorted(keys: list[Key], key: Key) -> None:
     if not keys or keys[-1] < key:
@@ -160,12 +167,7 @@ class Store:
                         created = next_auto
                         next_auto += 1
                     if not MIN_MICROS <= created <= MAX_MICROS:
-                        raise InvalidMessageError(
-                            "Message.created_at",
-                            None,
-                            "no timestamp inside the datetime range is left to assign",
-                            message_id=item.message_id,
-                        )
+                        raise no_time_left(item.message_id)
                     created_at = from_micros(created)
                 row = MessageRow(
                     item.message_id,
@@ -194,10 +196,7 @@ class Store:
                 if old_session == row.session_id:
                     continue
                 if old_session is not None:
-                    session_keys = thread.by_session[old_session]
-                    _remove_sorted(session_keys, key)
-                    if not session_keys:
-                        del thread.by_session[old_session]
+                    thread.unindex_session(old_session, key)
                 if row.session_id is not None:
                     _insert_sorted(thread.by_session.setdefault(row.session_id, []), key)
             return [row for _, row in plan]
@@ -249,6 +248,25 @@ class Store:
             newest_first = list(_take(thread.rows, keys, range(hi - 1, lo - 1, -1), limit, visible))
             newest_first.reverse()
             return newest_first
+
+    def delete_messages(self, thread_id: str, message_ids: Sequence[str]) -> list[MessageRow]:
+        """Drop those of the thread's messages that exist; return them in listing order."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None:
+                return []
+            keys = sorted(key for i in message_ids if (key := thread.by_id.get(i)) is not None)
+            removed: list[MessageRow] = []
+            for key in keys:
+                row = thread.rows.pop(key)
+                del thread.by_id[row.message_id]
+                _remove_sorted(thread.keys, key)
+                if row.session_id is not None:
+                    thread.unindex_session(row.session_id, key)
+                removed.append(row)
+            if not thread.keys:
+                del self._threads[thread_id]
+            return removed
 
     def _visible(self, row: MessageRow) -> bool:
         if row.session_id is None:

@@ -10,6 +10,7 @@ from chat_persistence import (
     Capability,
     PersistenceAdapter,
 )
+from chat_persistence._protocol import missing_members
 
 from .._builders import session, text_message
 from .._expect import ContractViolation, expect, expect_equal, expect_raises, short
@@ -21,9 +22,10 @@ async def implements_protocol(ctx: CheckContext) -> None:
     """The adapter is a ``PersistenceAdapter`` and declares its capabilities as a
     frozenset of ``Capability`` (or declares none)."""
     adapter = ctx.adapter
+    missing = missing_members(adapter)
     expect(
-        isinstance(adapter, PersistenceAdapter),
-        f"{type(adapter).__name__} does not implement every method of PersistenceAdapter",
+        not missing,
+        f"{type(adapter).__name__} lacks {', '.join(missing)} of PersistenceAdapter",
     )
     declared: object = getattr(adapter, "capabilities", frozenset[Capability]())
     if not isinstance(declared, frozenset):

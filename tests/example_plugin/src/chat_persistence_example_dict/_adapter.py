@@ -1,10 +1,13 @@
-"""``DictPersistence``: the whole adapter, kept in two dicts."""
+"""``DictPersistence``: the whole adapter, kept in two dicts.
+
+``AdapterBase`` checks that the adapter is open and validates every argument before
+it calls a hook here, so this file holds storage only.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -13,18 +16,16 @@ from chat_persistence import (
     AdapterBase,
     Capability,
     ConflictError,
+    ListQuery,
     Message,
-    NotFoundError,
     Session,
     structure_stored_parts,
     unstructure_parts,
-    validate_id,
-    validate_messages,
-    validate_page,
-    validate_session,
 )
+from chat_persistence.storage import json_text, no_time_left
 
 TICK = timedelta(microseconds=1)
+LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
@@ -54,23 +55,24 @@ class _SessionRow:
 
 
 class DictPersistence(AdapterBase):
-    """Chat history in this process's memory. Every operation runs without an
-    ``await`` inside, so concurrent tasks never see half of one."""
+    """Chat history in this process's memory. Every hook runs without an ``await``
+    inside, so concurrent tasks never see half of one."""
 
+    backend_name = "example-dict"
     capabilities = frozenset({Capability.TIES_IN_SAVE_ORDER})
 
     def __init__(self, *, sdk_version: str = "example-dict/0.1") -> None:
-        self.sdk_version = sdk_version
+        super().__init__(sdk_version=sdk_version)
         self._threads: dict[str, dict[str, _MessageRow]] = {}
         self._sessions: dict[str, _SessionRow] = {}
         self._order = itertools.count()
 
-    async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> list[Message]:
-        self._check_open()
-        validate_messages(thread_id, messages)  # before anything is written
+    async def _save_messages(self, thread_id: str, messages: tuple[Message, ...]) -> list[Message]:
         stored = self._threads.get(thread_id, {})
         newest = max((row.created_at for row in stored.values()), default=None)
-        next_time = _now() if newest is None else max(_now(), newest + TICK)
+        next_time: datetime | None = _now()
+        if newest is not None:  # later than every stored message, while there is room
+            next_time = max(_now(), newest + TICK) if newest < LAST else None
         planned: list[_MessageRow] = []
         for message in messages:
             old = stored.get(message.id)
@@ -78,10 +80,12 @@ class DictPersistence(AdapterBase):
                 created_at, order = old.created_at, old.order
             elif message.created_at is not None:
                 created_at, order = message.created_at.astimezone(UTC), next(self._order)
+            elif next_time is None:
+                raise no_time_left(message.id)
             else:
                 created_at, order = next_time, next(self._order)
-                next_time += TICK
-            parts_json = json.dumps(unstructure_parts(message.parts))
+                next_time = next_time + TICK if next_time < LAST else None
+            parts_json = json_text(unstructure_parts(message.parts))
             planned.append(
                 _MessageRow(
                     message.id, message.role, parts_json, message.session_id, created_at, order
@@ -92,55 +96,42 @@ class DictPersistence(AdapterBase):
             rows[row.id] = row
         return [self._message(thread_id, row) for row in planned]
 
-    async def list_messages(
-        self,
-        thread_id: str,
-        *,
-        session_id: str | None = None,
-        limit: int | None = None,
-        before: str | None = None,
-        after: str | None = None,
-    ) -> list[Message]:
-        self._check_open()
-        validate_id("thread_id", thread_id)
-        for name, value in (("session_id", session_id), ("before", before), ("after", after)):
-            if value is not None:
-                validate_id(name, value)
-        validate_page(limit)
+    async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         rows = sorted(
             self._threads.get(thread_id, {}).values(), key=lambda r: (r.created_at, r.order)
         )
         position = {row.id: index for index, row in enumerate(rows)}
-        for cursor in (before, after):
+        for which, cursor in (("before", query.before), ("after", query.after)):
             if cursor is not None and cursor not in position:
-                raise NotFoundError("message", cursor, thread_id=thread_id)
-        low = -1 if after is None else position[after]
-        high = len(rows) if before is None else position[before]
-        page = [row for row in rows[low + 1 : high] if self._listed(row, session_id)]
-        if limit is not None:  # keep the end nearest the cursor: after's, else the newest
-            page = page[:limit] if after is not None else page[max(len(page) - limit, 0) :]
+                raise query.cursor_not_found(thread_id, which)
+        low = -1 if query.after is None else position[query.after]
+        high = len(rows) if query.before is None else position[query.before]
+        page = [row for row in rows[low + 1 : high] if self._listed(row, query.session_id)]
+        if query.limit is not None:  # keep the end nearest the cursor: after's, else the newest
+            limit = query.limit
+            page = page[:limit] if query.after is not None else page[max(len(page) - limit, 0) :]
         return [self._message(thread_id, row) for row in page]
 
-    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
-        self._check_open()
-        validate_id("thread_id", thread_id)
-        validate_id("message_id", message_id)
+    async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         row = self._threads.get(thread_id, {}).get(message_id)
         return None if row is None else self._message(thread_id, row)
 
-    async def delete_thread(self, thread_id: str) -> None:
-        self._check_open()
-        validate_id("thread_id", thread_id)
+    async def _delete_thread(self, thread_id: str) -> None:
         self._threads.pop(thread_id, None)
         for row in list(self._sessions.values()):
             if row.thread_id == thread_id:
                 del self._sessions[row.id]
 
-    async def save_session(
-        self, session: Session, *, expected_updated_at: datetime | None = None
+    async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:
+        rows = self._threads.get(thread_id, {})
+        gone = sorted(
+            (rows.pop(i) for i in message_ids if i in rows), key=lambda r: (r.created_at, r.order)
+        )
+        return [self._message(thread_id, row) for row in gone]
+
+    async def _save_session(
+        self, session: Session, expected_updated_at: datetime | None
     ) -> Session:
-        self._check_open()
-        validate_session(session)
         old = self._sessions.get(session.id)
         if expected_updated_at is not None and (
             old is None or old.updated_at != expected_updated_at
@@ -158,8 +149,8 @@ class DictPersistence(AdapterBase):
             session.id,
             session.thread_id,
             session.sdk_version,
-            json.dumps(session.state),
-            json.dumps(session.metadata),
+            json_text(session.state),
+            json_text(session.metadata),
             created_at,
             updated_at,
             archived_at,
@@ -167,17 +158,11 @@ class DictPersistence(AdapterBase):
         self._sessions[row.id] = row
         return _session(row)
 
-    async def get_session(self, session_id: str) -> Session | None:
-        self._check_open()
-        validate_id("session_id", session_id)
+    async def _get_session(self, session_id: str) -> Session | None:
         row = self._sessions.get(session_id)
         return None if row is None else _session(row)
 
-    async def list_sessions(
-        self, thread_id: str, *, include_archived: bool = False
-    ) -> list[Session]:
-        self._check_open()
-        validate_id("thread_id", thread_id)
+    async def _list_sessions(self, thread_id: str, *, include_archived: bool) -> list[Session]:
         rows = [
             row
             for row in self._sessions.values()
@@ -185,10 +170,7 @@ class DictPersistence(AdapterBase):
         ]
         return [_session(row) for row in sorted(rows, key=lambda r: (r.created_at, r.id))]
 
-    async def archive_session(self, session_id: str, *, thread_id: str) -> Session:
-        self._check_open()
-        validate_id("session_id", session_id)
-        validate_id("thread_id", thread_id)
+    async def _archive_session(self, session_id: str, thread_id: str) -> Session:
         old = self._sessions.get(session_id)
         now = _now()
         if old is None:
@@ -201,9 +183,6 @@ class DictPersistence(AdapterBase):
             row = attrs.evolve(old, archived_at=now, updated_at=max(now, old.updated_at + TICK))
         self._sessions[session_id] = row
         return _session(row)
-
-    async def validate_schema(self) -> None:
-        self._check_open()  # a dict has no schema to drift
 
     def _listed(self, row: _MessageRow, session_id: str | None) -> bool:
         if session_id is not None:

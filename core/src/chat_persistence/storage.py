@@ -1,0 +1,24 @@
+"""What a backend author needs besides ``AdapterBase``: the storage rules that every
+backend shares, so that no backend writes them again."""
+
+from __future__ import annotations
+
+from ._storage import (
+    MAX_LIMIT,
+    ListQuery,
+    check_sdk_version,
+    default_sdk_version,
+    json_text,
+    no_time_left,
+    option_text_problem,
+)
+
+__all__ = [
+    "MAX_LIMIT",
+    "ListQuery",
+    "check_sdk_version",
+    "default_sdk_version",
+    "json_text",
+    "no_time_left",
+    "option_text_problem",
+]
