@@ -31,7 +31,16 @@ import peers as peer_module
 import psycopg
 import raw
 from harness import Figure, Results, Target, render_table, to_json
-from local import BARE, CREATE, IMPORT, MEMORY_NEWEST_CASE, STARTUP_CASE, memory_backend, startup
+from local import (
+    BARE,
+    CREATE,
+    IMPORT,
+    MEMORY_NEWEST_CASE,
+    STARTUP_CASE,
+    memory_backend,
+    memory_footprint,
+    startup,
+)
 from ours import postgres_adapter
 from pg import create_tables, server_facts, start_server
 from workloads import (
@@ -355,6 +364,7 @@ async def run(args: argparse.Namespace) -> int:
 
     if "memory" in only:
         await memory_backend(results, long=sizes.memory_thread, reps=sizes.reps)
+        await memory_footprint(results)
     targets(results, sizes)
     meta["seconds"] = round(time.perf_counter() - started, 1)
 
