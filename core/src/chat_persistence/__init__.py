@@ -27,7 +27,7 @@ from ._errors import (
 from ._json import JSON
 
 if typing.TYPE_CHECKING:
-    from ._base import AdapterBase
+    from ._base import AdapterBase, supports_delete_messages
     from ._codec import (
         StoredPartsWarning,
         stored_message,
@@ -54,7 +54,7 @@ if typing.TYPE_CHECKING:
         ToolResultPart,
         UnknownPart,
     )
-    from ._protocol import Capability, PersistenceAdapter, supports_delete_messages
+    from ._protocol import Capability, PersistenceAdapter
     from ._registry import (
         Registry,
         available_backends,
@@ -149,7 +149,7 @@ _LAZY = {
     "UnknownPart": "._model",
     "ListQuery": "._storage",
     "PersistenceAdapter": "._protocol",
-    "supports_delete_messages": "._protocol",
+    "supports_delete_messages": "._base",
     "Registry": "._registry",
     "available_backends": "._registry",
     "create_adapter": "._registry",
