@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mappi
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import pytest
@@ -28,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 from chat_persistence import PersistenceAdapter, create_adapter
 from chat_persistence_contract import AdapterFactory
 from chat_persistence_postgres import PostgresPersistence
-from fix_hosts import LocalCluster
+from fix_hosts import LocalCluster, PgBouncer
 from fix_pg import PgSchema, PgServer
 
 
@@ -220,27 +221,51 @@ def conninfo_option(**params: str) -> Builder:
 
 def host_pool(database: str | None = None, **connect_kwargs: Any) -> Builder:
     """A host-owned pool whose connections are made with ``connect_kwargs``
-    (``row_factory``, ``cursor_factory``), on the test server or on the
+    (``row_factory``, ``cursor_factory``, ...), on the test server or on the
     ``database`` made by ``database_default``."""
 
     @contextlib.asynccontextmanager
     async def build(env: HostEnv) -> AsyncGenerator[HostTarget]:
         server = env.pg16 if database is None else env.databases.get(database)
         with schema_with_tables(server) as (schema, tables):
-            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                server.dsn, min_size=1, max_size=4, kwargs=connect_kwargs, open=False
-            )
-            await pool.open(wait=True, timeout=30)
-            try:
+            async with _open_pool(server.dsn, connect_kwargs) as pool:
 
                 def factory() -> PersistenceAdapter:
                     return PostgresPersistence(pool=pool, tables=tables)
 
                 yield HostTarget(factory, utf8_client(server), schema.qualified("chat_messages"))
-            finally:
-                await pool.close()
 
     return build
+
+
+@contextlib.asynccontextmanager
+async def pgbouncer_host_pool(env: HostEnv) -> AsyncGenerator[HostTarget]:
+    """A host-owned pool through PgBouncer (transaction mode), as a host behind it
+    makes one: no prepared statements; the adapter told ``pgbouncer=True``."""
+    bouncer: PgBouncer = env.request.getfixturevalue("pgbouncer")
+    with schema_with_tables(bouncer.target) as (schema, tables):
+        async with _open_pool(bouncer.server.dsn, {"prepare_threshold": None}) as pool:
+
+            def factory() -> PersistenceAdapter:
+                return PostgresPersistence(pool=pool, tables=tables, pgbouncer=True)
+
+            yield HostTarget(
+                factory, utf8_client(bouncer.target), schema.qualified("chat_messages")
+            )
+
+
+@contextlib.asynccontextmanager
+async def _open_pool(
+    conninfo: str, connect_kwargs: dict[str, Any]
+) -> AsyncGenerator[AsyncConnectionPool[Any]]:
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        conninfo, min_size=1, max_size=4, kwargs=connect_kwargs, open=False
+    )
+    await pool.open(wait=True, timeout=30)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 # --- service files and PGOPTIONS ------------------------------------------------------
@@ -252,17 +277,40 @@ def _search_path_target(env: HostEnv, conninfo: str, schema: PgSchema) -> HostTa
     return HostTarget(from_config(config), utf8_client(env.pg16), schema.qualified("chat_messages"))
 
 
-@contextlib.asynccontextmanager
-async def service_file_options(env: HostEnv) -> AsyncGenerator[HostTarget]:
-    """``service=chat_svc`` from a ``PGSERVICEFILE`` whose service sets ``options``."""
-    with schema_with_tables(env.pg16) as (schema, _):
-        given = conninfo_to_dict(env.pg16.dsn)
-        lines = ["[chat_svc]", *(f"{k}={v}" for k, v in given.items() if v is not None)]
-        lines.append(f"options=-c search_path={schema.name}")
-        service_file = env.tmp_path / "pg_service.conf"
-        service_file.write_text("\n".join(lines) + "\n")
-        env.monkeypatch.setenv("PGSERVICEFILE", str(service_file))
-        yield _search_path_target(env, "service=chat_svc", schema)
+def service_file(*, search_path: bool, url: bool) -> Builder:
+    """``service=chat_svc`` from a ``PGSERVICEFILE`` naming the test server; with
+    ``search_path`` the service's ``options`` set the search path and the adapter
+    uses unqualified table names. Given as ``postgresql://?service=chat_svc`` when
+    ``url``, else as a keyword conninfo."""
+
+    @contextlib.asynccontextmanager
+    async def build(env: HostEnv) -> AsyncGenerator[HostTarget]:
+        with schema_with_tables(env.pg16) as (schema, tables):
+            given = conninfo_to_dict(env.pg16.dsn)
+            lines = ["[chat_svc]", *(f"{k}={v}" for k, v in given.items() if v is not None)]
+            if search_path:
+                lines.append(f"options=-c search_path={schema.name}")
+            service_file = env.tmp_path / "pg_service.conf"
+            service_file.write_text("\n".join(lines) + "\n")
+            env.monkeypatch.setenv("PGSERVICEFILE", str(service_file))
+            config: str | dict[str, Any]
+            if url:
+                config = "postgresql://?service=chat_svc&max_size=4"
+                if not search_path:
+                    config += _table_params(tables)
+            else:
+                config = {"backend": "postgres", "conninfo": "service=chat_svc", "max_size": 4}
+                if not search_path:
+                    config["tables"] = tables
+            yield HostTarget(
+                from_config(config), utf8_client(env.pg16), schema.qualified("chat_messages")
+            )
+
+    return build
+
+
+def _table_params(tables: Mapping[str, str]) -> str:
+    return f"&messages_table={tables['messages']}&sessions_table={tables['sessions']}"
 
 
 @contextlib.asynccontextmanager
@@ -295,9 +343,8 @@ def url_form(make: Callable[[LocalCluster], str]) -> Builder:
             conninfo = make(cluster)
             if conninfo.startswith(("postgres://", "postgresql://", "postgresql:", "postgres:")):
                 joiner = "&" if "?" in conninfo else "?"
-                config: str | dict[str, Any] = (
-                    f"{conninfo}{joiner}max_size=4&messages_table={tables['messages']}"
-                    f"&sessions_table={tables['sessions']}"
+                config: str | dict[str, Any] = f"{conninfo}{joiner}max_size=4" + _table_params(
+                    tables
                 )
             else:
                 config = {
@@ -313,6 +360,20 @@ def url_form(make: Callable[[LocalCluster], str]) -> Builder:
             )
 
     return build
+
+
+@contextlib.asynccontextmanager
+async def url_options_search_path(env: HostEnv) -> AsyncGenerator[HostTarget]:
+    """``?options=-c search_path=...`` (percent-encoded) in a URL, unqualified tables."""
+    cluster = env.pg15
+    with schema_with_tables(cluster.server) as (schema, _):
+        options = quote(f"-c search_path={schema.name}", safe="")
+        url = f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres?options={options}"
+        yield HostTarget(
+            from_config(f"{url}&max_size=4"),
+            utf8_client(cluster.server),
+            schema.qualified("chat_messages"),
+        )
 
 
 # --- table names ----------------------------------------------------------------------

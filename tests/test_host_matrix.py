@@ -30,10 +30,12 @@ from fix_host_matrix import (
     database_default,
     encoding,
     host_pool,
+    pgbouncer_host_pool,
     pgoptions_search_path,
-    service_file_options,
+    service_file,
     table_names,
     url_form,
+    url_options_search_path,
 )
 
 PENDING_ENV = "CHAT_PERSISTENCE_HOST_PENDING"
@@ -120,9 +122,16 @@ CONFIGS: tuple[HostConfig, ...] = (
         "host-pool-client-cursor", host_pool(cursor_factory=AsyncClientCursor), ALL_BUT_STATEFUL
     ),
     # where the search path comes from
-    HostConfig("service-file-options", service_file_options, CONNECTING),
+    HostConfig("host-pool-autocommit", host_pool(autocommit=True), ALL_BUT_STATEFUL),
+    HostConfig("host-pool-prepare-always", host_pool(prepare_threshold=0), ALL_BUT_STATEFUL),
+    HostConfig("host-pool-through-pgbouncer", pgbouncer_host_pool, ALL_BUT_STATEFUL),
+    # libpq service files
+    HostConfig("service-file", service_file(search_path=False, url=False), CONNECTING),
+    HostConfig("service-file-url", service_file(search_path=False, url=True), CONNECTING),
+    HostConfig("service-file-options", service_file(search_path=True, url=False), CONNECTING),
     HostConfig("pgoptions-search-path", pgoptions_search_path, CONNECTING),
     HostConfig("conninfo-options-search-path", conninfo_options_search_path, CONNECTING),
+    HostConfig("url-options-search-path", url_options_search_path, CONNECTING),
     # each URL form libpq takes
     HostConfig(
         "url-tcp",
@@ -205,8 +214,10 @@ PENDING_CONFIGS: dict[str, int] = {
     "host-pool-client-cursor": 3,
     # the service's options are dropped: relation "chat_sessions" does not exist
     "service-file-options": 4,
-    # rewritten to 'postgresql:/postgres?...': ProgrammingError after a 30 s wait
+    # rewritten to 'postgresql:/postgres?...' / 'postgresql:?service=...': libpq's
+    # ProgrammingError (invalid connection option), after a 30 s wait
     "url-socket-empty-authority": 6,
+    "service-file-url": 6,
     # ProgrammingError: positional and named placeholders cannot be mixed
     "table-percent": 7,
     "table-placeholder": 7,

@@ -1,6 +1,7 @@
 """PostgreSQL 15, the oldest version the docs claim, from Debian's ``postgresql-15``:
-the whole contract suite, on TCP and on its socket folder. (Tests parametrized
-over ``pg_any`` run on it too.)"""
+the whole contract suite. Tests parametrized over ``pg_any`` run on it too, and
+the host matrix (``test_host_matrix``) runs the URL forms on it, socket folder
+included."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from chat_persistence_contract import AdapterFactory
 from chat_persistence_postgres import PostgresPersistence
-from fix_hosts import FactoryContract, LocalCluster
+from fix_hosts import FactoryContract
 from fix_pg import PgSchema, PgServer, make_schema
 
 
@@ -32,17 +33,3 @@ class TestPostgres15Contract(FactoryContract):
     def contract_factory(self, pg15_tables: tuple[PgSchema, dict[str, str]]) -> AdapterFactory:
         schema, tables = pg15_tables
         return lambda: PostgresPersistence(conninfo=schema.dsn, tables=tables, max_size=4)
-
-
-class TestPostgres15SocketContract(FactoryContract):
-    """The contract on PostgreSQL 15 through its Unix socket (keyword conninfo)."""
-
-    @pytest.fixture
-    def contract_factory(
-        self, pg15_cluster: LocalCluster, pg15_tables: tuple[PgSchema, dict[str, str]]
-    ) -> AdapterFactory:
-        tables = pg15_tables[1]
-        conninfo = (
-            f"host={pg15_cluster.socket_dir} port={pg15_cluster.port} dbname=postgres user=postgres"
-        )
-        return lambda: PostgresPersistence(conninfo=conninfo, tables=tables, max_size=4)
