@@ -27,10 +27,11 @@ import threading
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 import attrs
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from chat_persistence import PersistenceAdapter
 from chat_persistence_contract import AdapterFactory, PersistenceAdapterContract
@@ -172,35 +173,60 @@ class PgBouncer:
     config: Path
 
 
-def _pgbouncer_config(
-    target: dict[str, str], port: int, folder: Path
-) -> tuple[str, str, str, str | None]:
-    user = target.get("user") or "postgres"
-    password = target.get("password") or None
-    server_host = target.get("host") or "/tmp"
-    server_port = target.get("port") or "5432"
-    dbname = target.get("dbname") or user
+@attrs.frozen
+class Upstream:
+    """Where and as whom PgBouncer reaches the server (from the server's DSN)."""
+
+    host: str
+    port: str
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def of(cls, server: PgServer) -> Upstream:
+        """The parts of ``server``'s DSN, with libpq's defaults filled in."""
+        given = {k: str(v) for k, v in conninfo_to_dict(server.dsn).items() if v is not None}
+        user = given.get("user") or "postgres"
+        return cls(
+            host=given.get("host") or "/tmp",
+            port=given.get("port") or "5432",
+            user=user,
+            password=given.get("password", ""),
+            dbname=given.get("dbname") or user,
+        )
+
+    def url(self, port: int, dbname: str) -> str:
+        """A URL to ``dbname`` on a PgBouncer listening on loopback ``port``."""
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        return f"postgresql://{auth}@127.0.0.1:{port}/{quote(dbname, safe='')}"
+
+
+def _write_pgbouncer_config(upstream: Upstream, port: int, folder: Path) -> Path:
+    """``pgbouncer.ini`` and its user list: every database, in transaction mode; the
+    user list holds the one user (and the password PgBouncer logs in with)."""
     users = folder / "userlist.txt"
-    quoted = (password or "").replace('"', '""')
-    users.write_text(f'"{user}" "{quoted}"\n')
-    config = "\n".join(
-        [
-            "[databases]",
-            f"* = host={server_host} port={server_port}",
-            "[pgbouncer]",
-            "listen_addr = 127.0.0.1",
-            f"listen_port = {port}",
-            "unix_socket_dir =",
-            "auth_type = trust",
-            f"auth_file = {users}",
-            f"admin_users = {user}",
-            "pool_mode = transaction",
-            "max_client_conn = 400",
-            "default_pool_size = 20",
-            "",
-        ]
-    )
-    return config, user, dbname, password
+    password = upstream.password.replace('"', '""')
+    users.write_text(f'"{upstream.user}" "{password}"\n')
+    config = folder / "pgbouncer.ini"
+    lines = [
+        "[databases]",
+        f"* = host={upstream.host} port={upstream.port}",
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1",
+        f"listen_port = {port}",
+        "unix_socket_dir =",
+        "auth_type = trust",
+        f"auth_file = {users}",
+        f"admin_users = {upstream.user}",
+        "pool_mode = transaction",
+        "max_client_conn = 400",
+        "default_pool_size = 20",
+    ]
+    config.write_text("\n".join(lines) + "\n")
+    return config
 
 
 @pytest.fixture(scope="session")
@@ -210,46 +236,28 @@ def pgbouncer(pg16: PgServer) -> Iterator[PgBouncer]:
     binary = shutil.which(PGBOUNCER) or shutil.which("/usr/sbin/pgbouncer")
     if binary is None:
         pytest.fail("pgbouncer is not installed: apt-get install -y pgbouncer (.ci/run does)")
-    target = conninfo_to_dict(pg16.dsn)
-    host = str(target.get("host") or "")
-    account = service_account(Path(host) if host.startswith("/") else None)
+    upstream = Upstream.of(pg16)
+    socket_folder = Path(upstream.host) if upstream.host.startswith("/") else None
+    account = service_account(socket_folder)
     folder = private_folder("chat-persistence-pgbouncer-", account)
     port = free_port()
-    text, user, dbname, password = _pgbouncer_config(
-        {k: str(v) for k, v in target.items()}, port, folder
-    )
-    config = folder / "pgbouncer.ini"
-    config.write_text(text)
-    if account is not None:
-        for path in folder.iterdir():
-            os.chown(path, account.uid, account.gid)
-    credentials = {"user": user, "password": password} if password else {"user": user}
     try:
+        config = _write_pgbouncer_config(upstream, port, folder)
+        if account is not None:
+            for path in folder.iterdir():
+                os.chown(path, account.uid, account.gid)
         with foreground_service(
             [binary, str(config)], account=account, ready="process up", log=folder / "log"
         ):
-            through = make_conninfo(host="127.0.0.1", port=port, dbname=dbname, **credentials)
-            admin = make_conninfo(host="127.0.0.1", port=port, dbname="pgbouncer", **credentials)
             yield PgBouncer(
                 target=pg16,
-                dbname=dbname,
-                server=PgServer(dsn=_as_url(through), source="pgbouncer"),
-                admin=PgServer(dsn=admin, source="pgbouncer-admin"),
+                dbname=upstream.dbname,
+                server=PgServer(dsn=upstream.url(port, upstream.dbname), source="pgbouncer"),
+                admin=PgServer(dsn=upstream.url(port, "pgbouncer"), source="pgbouncer-admin"),
                 config=config,
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _as_url(keywords: str) -> str:
-    """``postgresql://user[:password]@host:port/db`` from a keyword conninfo."""
-    from urllib.parse import quote
-
-    parts = conninfo_to_dict(keywords)
-    auth = quote(str(parts["user"]), safe="")
-    if parts.get("password"):
-        auth += ":" + quote(str(parts["password"]), safe="")
-    return f"postgresql://{auth}@{parts['host']}:{parts['port']}/{quote(str(parts['dbname']))}"
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from chat_persistence import create_adapter
-from chat_persistence_contract import AdapterFactory, arun_contract
+from chat_persistence_contract import AdapterFactory, arun_contract, ordered_checks
 from fix_hosts import FactoryContract, PgBouncer
 from fix_pg import PgSchema, make_schema
 
@@ -64,7 +64,8 @@ async def test_contract_through_pgbouncer_from_a_url(
         f"&messages_table={tables['messages']}&sessions_table={tables['sessions']}"
     )
     before = _transactions_through(pgbouncer)
-    report = await arun_contract(url)
+    # The class above runs the (slow, randomized) stateful check through PgBouncer.
+    report = await arun_contract(url, only=[c.name for c in ordered_checks() if not c.stateful])
     assert report.passed, report.format()
     assert _transactions_through(pgbouncer) > before  # it really went through PgBouncer
 
