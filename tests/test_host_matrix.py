@@ -287,6 +287,9 @@ async def _second_client_agrees(adapter: PersistenceAdapter, target: HostTarget)
     read = await adapter.get_message(thread_id, "foreign")
     assert read is not None
     assert read.parts == (TextPart("crème brûlée"),)
+    listed = {m.id: m.parts for m in await adapter.list_messages(thread_id)}
+    assert listed["foreign"] == (TextPart("crème brûlée"),)
+    assert listed["m0"] == (TextPart(TEXTS[0]),)
 
 
 async def _open_or_refusal(adapter: PersistenceAdapter) -> ConfigError | None:
