@@ -24,7 +24,8 @@ from chat_persistence import (
     SchemaMismatchError,
     StorageUnavailableError,
 )
-from chat_persistence._cli import main, redact_url
+from chat_persistence._cli import main
+from chat_persistence.storage import redact
 from chat_persistence_memory import MemoryPersistence
 from fix_pg import PgSchema
 from plugin_dists import Provides, backend, install_broken_plugin
@@ -460,5 +461,5 @@ def test_the_installed_script_reports_errors_without_a_traceback() -> None:
     ],
 )
 def test_urls_are_shown_without_passwords(url: str, shown: str) -> None:
-    assert redact_url(url) == shown
-    assert "s3cret" not in redact_url(url)
+    assert redact(url) == shown
+    assert "s3cret" not in redact(url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from ._redact import redact
+
 
 class PersistenceError(Exception):
     """Base class of every error raised by chat-persistence and its backends."""
@@ -152,11 +154,16 @@ class BackendNotFoundError(PersistenceError, LookupError):
         installed: Sequence[str],
         suggestion: str | None = None,
         failed: Mapping[str, BaseException] | None = None,
+        filtered: str | None = None,
     ) -> None:
+        # The name may be a whole configuration string given by mistake.
+        name = redact(name)
         self.name = name
         self.installed = list(installed)
         self.suggestion = suggestion
         self.failed = dict(failed or {})
+        self.filtered = filtered
+        """Why some installed plugins were not loaded (the plugin allow-list), or None."""
         parts = [f"unknown backend {name!r}; installed: {', '.join(self.installed) or '(none)'}"]
         if suggestion is not None:
             parts.append(f"did you mean {suggestion!r}?")
@@ -164,6 +171,8 @@ class BackendNotFoundError(PersistenceError, LookupError):
             f"plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
             for plugin, err in self.failed.items()
         ]
+        if filtered is not None:
+            parts.append(filtered)
         super().__init__("; ".join(parts))
 
 

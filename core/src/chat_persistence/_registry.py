@@ -8,24 +8,23 @@ plugin is reported and never hides the others.
 from __future__ import annotations
 
 import difflib
-import functools
 import logging
 import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import attrs
 
 from ._errors import BackendLoadError, BackendNotFoundError, ConfigError
 from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
+from ._options import structure_options, unknown_option
 from ._protocol import PersistenceAdapter
+from ._redact import redact
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
-
-    import cattrs
 
 logger = logging.getLogger("chat_persistence")
 
@@ -42,6 +41,8 @@ class _Scan:
     backends: dict[str, Backend]
     schemes: dict[str, str]
     failed: dict[str, BaseException]
+    filtered: str | None = None
+    """What the plugin allow-list left out, for errors that a left-out plugin explains."""
 
 
 @attrs.define
@@ -109,6 +110,7 @@ class Registry:
             installed=installed,
             suggestion=close[0] if close else None,
             failed=scan.failed,
+            filtered=scan.filtered,
         ) from _only_failure(scan)
 
     def create_adapter(self, config: Config = None) -> PersistenceAdapter:
@@ -160,30 +162,51 @@ class Registry:
         if "://" not in url:
             if url.strip() == "":
                 raise ConfigError("configuration URL is empty")
+            if "=" in url or any(c.isspace() for c in url):
+                raise ConfigError(
+                    f"configuration {redact(url)!r} is neither a URL nor a backend name "
+                    "(a libpq keyword string? give a URL: postgresql://user@host/db)",
+                    option="url",
+                )
             return self.get_backend(url), {}
-        scheme = urlsplit(url).scheme.lower()
+        parts = _split_url(url)
+        backend = self._backend_for_scheme(parts.scheme.lower())
+        _check_url_parameters(backend, url, parts.query)
+        try:
+            options = backend.url_options(url)
+        except ConfigError:
+            raise
+        except ValueError as err:
+            raise ConfigError(
+                f"malformed URL {redact(url)!r} for backend {backend.name!r}: {redact(str(err))}",
+                backend=backend.name,
+                option="url",
+            ) from None
+        return backend, options
+
+    def _backend_for_scheme(self, scheme: str) -> Backend:
         scan = self._scanned()
         name = scan.schemes.get(scheme)
-        if name is None:
-            known = sorted(scan.schemes)
-            close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}://'?" if close else ""
-            # A URL scheme that matches a backend which failed to load: say why.
-            if scheme in scan.failed:
-                self.get_backend(scheme)
-            # Any plugin that failed may be the one that handles this scheme.
-            failed = "".join(
-                f"; plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
-                for plugin, err in scan.failed.items()
-            )
-            raise ConfigError(
-                f"no backend handles URL scheme {scheme!r}; known schemes: "
-                f"{', '.join(known) or '(none)'}{hint}{failed}",
-                option="url",
-                valid=known,
-            ) from _only_failure(scan)
-        backend = self.get_backend(name)
-        return backend, backend.url_options(url)
+        if name is not None:
+            return self.get_backend(name)
+        known = sorted(scan.schemes)
+        close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}://'?" if close else ""
+        # A URL scheme that matches a backend which failed to load: say why.
+        if scheme in scan.failed:
+            self.get_backend(scheme)
+        # Any plugin that failed may be the one that handles this scheme.
+        failed = "".join(
+            f"; plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
+            for plugin, err in scan.failed.items()
+        )
+        filtered = f"; {scan.filtered}" if scan.filtered else ""
+        raise ConfigError(
+            f"no backend handles URL scheme {scheme!r}; known schemes: "
+            f"{', '.join(known) or '(none)'}{hint}{failed}{filtered}",
+            option="url",
+            valid=known,
+        ) from _only_failure(scan)
 
     def _scanned(self) -> _Scan:
         with self._lock:
@@ -192,66 +215,101 @@ class Registry:
             return self._scan
 
     def _load(self) -> _Scan:
-        # Imported on first scan, so that importing chat_persistence stays cheap.
+        loader = _Loader(self._group)
+        loader.load_entry_points(_allow_list())
+        for name, plugin in self._by_hand.items():
+            loader.add(plugin, _Source(plugin=name, distribution=None, version=None))
+        return loader.scan()
+
+
+class _Loader:
+    """One scan of the plugins: each loaded, registered and called on its own."""
+
+    def __init__(self, group: str) -> None:
+        import pluggy  # on first scan, so that importing chat_persistence stays cheap
+
+        self.group = group
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(BackendSpec)
+        self.failures: list[BackendInfo] = []
+        self.sources: dict[str, _Source] = {}
+        self.filtered: str | None = None
+
+    def load_entry_points(self, allowed: set[str] | None) -> None:
         from importlib.metadata import entry_points
 
-        import pluggy
-
-        pm = pluggy.PluginManager(PROJECT)
-        pm.add_hookspecs(BackendSpec)
-        failures: list[BackendInfo] = []
-        sources: dict[str, _Source] = {}
-
-        def add(plugin: object, source: _Source) -> None:
-            registered = False
-            try:
-                pm.register(plugin, name=source.plugin)
-                registered = True
-                pm.check_pending()
-                if not pm.get_hookcallers(plugin):
-                    raise TypeError(
-                        "implements no chat_persistence hook (is @hookimpl missing "
-                        "from chat_persistence_backends?)"
-                    )
-            except Exception as err:
-                if registered:
-                    pm.unregister(plugin)
-                failures.append(_failure(source, err))
-            else:
-                sources[source.plugin] = source
-
-        allowed = _allow_list()
-        for ep in entry_points(group=self._group):
+        found = list(entry_points(group=self.group))
+        if allowed is not None:
+            self._note_filter(allowed, {ep.name for ep in found})
+        for ep in found:
             if allowed is not None and ep.name not in allowed:
                 continue
             source = _source_of(ep)
-            if pm.has_plugin(source.plugin) or any(f.plugin == source.plugin for f in failures):
+            if self.pm.has_plugin(source.plugin) or self._failed(source.plugin):
                 # Two distributions with one entry-point name: load both, so that a
                 # backend they both claim is reported as a conflict, not hidden.
                 source = attrs.evolve(source, plugin=f"{ep.name} ({source.distribution})")
             try:
                 plugin = ep.load()
             except Exception as err:
-                failures.append(_failure(source, err))
+                self.failures.append(_failure(source, err))
                 continue
-            add(plugin, source)
-        for name, plugin in self._by_hand.items():
-            add(plugin, _Source(plugin=name, distribution=None, version=None))
+            self.add(plugin, source)
 
+    def _note_filter(self, allowed: set[str], installed: set[str]) -> None:
+        missing = sorted(allowed - installed)
+        if missing:
+            logger.warning(
+                "%s names plugin(s) that are not installed: %s; installed plugins: %s",
+                PLUGINS_ENV,
+                ", ".join(missing),
+                ", ".join(sorted(installed)) or "(none)",
+            )
+        skipped = sorted(installed - allowed)
+        if skipped:
+            self.filtered = (
+                f"{PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} "
+                f"skipped installed plugin(s): {', '.join(skipped)}"
+            )
+
+    def _failed(self, plugin: str) -> bool:
+        return any(f.plugin == plugin for f in self.failures)
+
+    def add(self, plugin: object, source: _Source) -> None:
+        registered = False
+        try:
+            self.pm.register(plugin, name=source.plugin)
+            registered = True
+            self.pm.check_pending()
+            if not self.pm.get_hookcallers(plugin):
+                raise TypeError(
+                    "implements no chat_persistence hook (is @hookimpl missing "
+                    "from chat_persistence_backends?)"
+                )
+        except Exception as err:
+            if registered:
+                self.pm.unregister(plugin)
+            self.failures.append(_failure(source, err))
+        else:
+            self.sources[source.plugin] = source
+
+    def _claims(self) -> dict[str, list[tuple[Backend, _Source]]]:
         found: dict[str, list[tuple[Backend, _Source]]] = {}
-        for impl in pm.hook.chat_persistence_backends.get_hookimpls():
-            source = sources[impl.plugin_name]
+        for impl in self.pm.hook.chat_persistence_backends.get_hookimpls():
+            source = self.sources[impl.plugin_name]
             try:
                 backends = _checked_backends(impl.function())
             except Exception as err:
-                failures.append(_failure(source, err))
+                self.failures.append(_failure(source, err))
                 continue
             for backend in backends:
                 found.setdefault(backend.name, []).append((backend, source))
+        return found
 
+    def scan(self) -> _Scan:
         infos: list[BackendInfo] = []
         usable: dict[str, Backend] = {}
-        for name, claims in sorted(found.items()):
+        for name, claims in sorted(self._claims().items()):
             if len(claims) == 1:
                 backend, source = claims[0]
                 usable[name] = backend
@@ -267,26 +325,30 @@ class Registry:
                 BackendInfo(name, s.plugin, s.distribution, s.version, backend=b, error=err)
                 for b, s in claims
             ]
-        infos += failures
-
-        schemes: dict[str, str] = {}
-        for name, backend in usable.items():
-            for scheme in backend.schemes:
-                other = schemes.setdefault(scheme.lower(), name)
-                if other != name:
-                    logger.warning(
-                        "URL scheme %r is claimed by backends %r and %r; using %r",
-                        scheme,
-                        other,
-                        name,
-                        other,
-                    )
         return _Scan(
-            infos=infos,
+            infos=infos + self.failures,
             backends=usable,
-            schemes=schemes,
-            failed={f.plugin: f.error for f in failures if f.error is not None},
+            schemes=_schemes(usable),
+            failed={f.plugin: f.error for f in self.failures if f.error is not None},
+            filtered=self.filtered,
         )
+
+
+def _schemes(usable: Mapping[str, Backend]) -> dict[str, str]:
+    """URL scheme -> backend name; the first backend to claim a scheme keeps it."""
+    schemes: dict[str, str] = {}
+    for name, backend in usable.items():
+        for scheme in backend.schemes:
+            other = schemes.setdefault(scheme.lower(), name)
+            if other != name:
+                logger.warning(
+                    "URL scheme %r is claimed by backends %r and %r; using %r",
+                    scheme,
+                    other,
+                    name,
+                    other,
+                )
+    return schemes
 
 
 def _only_failure(scan: _Scan) -> BaseException | None:
@@ -309,105 +371,36 @@ def _checked_backends(result: object) -> list[Backend]:
     return backends
 
 
-def structure_options(backend: Backend, raw: Mapping[str, Any]) -> Any:
-    """Turn a configuration mapping into the backend's options class, naming any
-    unknown, missing or mistyped option."""
-    fields = attrs.fields(backend.options)
-    valid = [f.name for f in fields]
-    for key in raw:
-        if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown option {key!r} for backend {backend.name!r}; "
-                f"valid options: {', '.join(valid) or '(none)'}{hint}",
-                backend=backend.name,
-                option=str(key),
-                valid=valid,
-            )
-    for f in fields:
-        if f.default is attrs.NOTHING and f.name not in raw:
-            raise ConfigError(
-                f"missing option {f.name!r} for backend {backend.name!r}; "
-                f"valid options: {', '.join(valid)}",
-                backend=backend.name,
-                option=f.name,
-                valid=valid,
-            )
-    if not raw:
-        # Every option has a default (checked above): nothing to convert, so the
-        # common ``create_adapter("memory://")`` never loads cattrs.
-        return backend.options()
-    import cattrs
-
+def _split_url(url: str) -> SplitResult:
+    """``url`` split, or a ``ConfigError`` (with no secret in it) if it is malformed."""
     try:
-        return _options_converter().structure(dict(raw), backend.options)
-    except Exception as err:
-        option: str | None = None
-        if isinstance(err, cattrs.ClassValidationError):
-            details = "; ".join(cattrs.transform_error(err, path="options"))
-            noted = err.group_exceptions()[0]
-            if noted:
-                option = noted[0][1].name
-        else:
-            details = f"{type(err).__name__}: {err}"
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as err:
+        raise ConfigError(f"malformed URL {redact(url)!r}: {err}", option="url") from None
+    if not parts.scheme:
+        raise ConfigError(f"malformed URL {redact(url)!r}: it has no scheme", option="url")
+    return parts
+
+
+def _check_url_parameters(backend: Backend, url: str, query: str) -> None:
+    """Every query parameter of ``url`` is one the backend takes, or a
+    ``ConfigError`` naming the nearest (for backends that declare what they take)."""
+    if backend.url_parameters is None:
+        return
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
         raise ConfigError(
-            f"invalid options for backend {backend.name!r}: {details}",
+            f"malformed query string in URL {redact(url)!r}: expected name=value pairs "
+            "joined by '&'",
             backend=backend.name,
-            option=option,
-            valid=valid,
-        ) from err
-
-
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-
-
-def _structure_bool(value: object, _: object) -> bool:
-    # bool("false") is True: URL query values are strings, so read them as words.
-    if type(value) is bool:
-        return value
-    if type(value) is int and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected a bool (true/false), got {value!r}")
-
-
-def _structure_int(value: object, _: object) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, str):
-        return int(value.strip())  # URL query values are strings
-    raise TypeError(f"expected an int, got {type(value).__name__} {value!r}")
-
-
-def _structure_float(value: object, _: object) -> float:
-    if type(value) in (int, float):
-        return float(cast(float, value))
-    if isinstance(value, str):
-        return float(value.strip())
-    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
-
-
-def _structure_str(value: object, _: object) -> str:
-    # cattrs would turn anything into a string (str(5), str({...})): a typo'd value
-    # must be an error, not a silently wrong option.
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
-
-
-@functools.cache
-def _options_converter() -> cattrs.Converter:
-    import cattrs
-
-    conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_structure_hook(bool, _structure_bool)
-    conv.register_structure_hook(int, _structure_int)
-    conv.register_structure_hook(float, _structure_float)
-    conv.register_structure_hook(str, _structure_str)
-    return conv
+            option="url",
+        ) from None
+    valid = sorted(set(backend.url_parameters()))
+    for key, _ in pairs:
+        if key not in valid:
+            raise unknown_option(backend.name, key, valid, what="URL parameter")
 
 
 def _allow_list() -> set[str] | None:
