@@ -52,8 +52,13 @@ class Demo:
                 self._say(f"Deleted thread {self.thread} (pass --keep to keep it).")
 
     async def _script(self) -> None:
-        a = self.adapter
         self._say(f"Demo on {redact(self.url)}, thread {self.thread}")
+        await self._first_session()
+        await self._second_session()
+        await self._show_stored()
+
+    async def _first_session(self) -> None:
+        a = self.adapter
         self._heading("Session 1: a question answered with a tool")
         await a.save_session(Session(self.first, self.thread, _SDK_VERSION, state={"turn": 1}))
         await self._save(
@@ -84,8 +89,11 @@ class Demo:
         kept = "kept" if again.archived_at == archived.archived_at else "CHANGED"
         self._say(f"Archiving it again {kept} the first archived_at ({_time(again.archived_at)}).")
 
+    async def _second_session(self) -> None:
         self._heading("Session 2: a new exchange in the same thread")
-        await a.save_session(Session(self.second, self.thread, _SDK_VERSION, state={"turn": 1}))
+        await self.adapter.save_session(
+            Session(self.second, self.thread, _SDK_VERSION, state={"turn": 1})
+        )
         await self._save(
             Message(self._id(), "user", [TextPart("And tomorrow?")], session_id=self.second),
             Message(
@@ -96,6 +104,8 @@ class Demo:
             ),
         )
 
+    async def _show_stored(self) -> None:
+        a = self.adapter
         self._heading("What is stored")
         self._say(
             "list_messages(thread): the default listing; messages of archived sessions "

@@ -1,9 +1,5 @@
-"""Finding backends (entry points and hand-registered plugins) and creating adapters.
-
-pluggy's own entry-point loader stops at the first plugin that fails to import;
-here every plugin is loaded, registered and called on its own, so one broken
-plugin is reported and never hides the others.
-"""
+"""Finding backends (entry points and hand-registered plugins) and creating adapters
+from configuration: a URL, a backend name or a mapping."""
 
 from __future__ import annotations
 
@@ -12,44 +8,22 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-import attrs
-
 from ._errors import BackendLoadError, BackendNotFoundError, ConfigError
-from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
+from ._hooks import PROJECT, Backend, BackendInfo
+from ._loading import Loader, Scan, Source, allow_list
 from ._options import structure_options, unknown_option
 from ._protocol import PersistenceAdapter
 from ._redact import redact
 
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
-
 logger = logging.getLogger("chat_persistence")
 
 URL_ENV = "CHAT_PERSISTENCE_URL"
-PLUGINS_ENV = "CHAT_PERSISTENCE_PLUGINS"
 DEFAULT_URL = "memory://"
 
 Config = str | Mapping[str, Any] | None
-
-
-@attrs.define
-class _Scan:
-    infos: list[BackendInfo]
-    backends: dict[str, Backend]
-    schemes: dict[str, str]
-    failed: dict[str, BaseException]
-    filtered: str | None = None
-    """What the plugin allow-list left out, for errors that a left-out plugin explains."""
-
-
-@attrs.define
-class _Source:
-    plugin: str
-    distribution: str | None
-    version: str | None
 
 
 class Registry:
@@ -63,7 +37,7 @@ class Registry:
     def __init__(self, *, group: str = PROJECT) -> None:
         self._group = group
         self._by_hand: dict[str, object] = {}
-        self._scan: _Scan | None = None
+        self._scan: Scan | None = None
         self._lock = threading.Lock()
 
     def register_plugin(self, plugin: object, name: str | None = None) -> str:
@@ -208,174 +182,29 @@ class Registry:
             valid=known,
         ) from _only_failure(scan)
 
-    def _scanned(self) -> _Scan:
+    def _scanned(self) -> Scan:
         with self._lock:
             if self._scan is None:
                 self._scan = self._load()
             return self._scan
 
-    def _load(self) -> _Scan:
-        loader = _Loader(self._group)
-        loader.load_entry_points(_allow_list())
+    def _load(self) -> Scan:
+        loader = Loader(self._group)
+        loader.load_entry_points(allow_list())
         for name, plugin in self._by_hand.items():
-            loader.add(plugin, _Source(plugin=name, distribution=None, version=None))
+            loader.add(plugin, Source(plugin=name, distribution=None, version=None))
         return loader.scan()
 
 
-class _Loader:
-    """One scan of the plugins: each loaded, registered and called on its own."""
-
-    def __init__(self, group: str) -> None:
-        import pluggy  # on first scan, so that importing chat_persistence stays cheap
-
-        self.group = group
-        self.pm = pluggy.PluginManager(PROJECT)
-        self.pm.add_hookspecs(BackendSpec)
-        self.failures: list[BackendInfo] = []
-        self.sources: dict[str, _Source] = {}
-        self.filtered: str | None = None
-
-    def load_entry_points(self, allowed: set[str] | None) -> None:
-        from importlib.metadata import entry_points
-
-        found = list(entry_points(group=self.group))
-        if allowed is not None:
-            self._note_filter(allowed, {ep.name for ep in found})
-        for ep in found:
-            if allowed is not None and ep.name not in allowed:
-                continue
-            source = _source_of(ep)
-            if self.pm.has_plugin(source.plugin) or self._failed(source.plugin):
-                # Two distributions with one entry-point name: load both, so that a
-                # backend they both claim is reported as a conflict, not hidden.
-                source = attrs.evolve(source, plugin=f"{ep.name} ({source.distribution})")
-            try:
-                plugin = ep.load()
-            except Exception as err:
-                self.failures.append(_failure(source, err))
-                continue
-            self.add(plugin, source)
-
-    def _note_filter(self, allowed: set[str], installed: set[str]) -> None:
-        missing = sorted(allowed - installed)
-        if missing:
-            logger.warning(
-                "%s names plugin(s) that are not installed: %s; installed plugins: %s",
-                PLUGINS_ENV,
-                ", ".join(missing),
-                ", ".join(sorted(installed)) or "(none)",
-            )
-        skipped = sorted(installed - allowed)
-        if skipped:
-            self.filtered = (
-                f"{PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} "
-                f"skipped installed plugin(s): {', '.join(skipped)}"
-            )
-
-    def _failed(self, plugin: str) -> bool:
-        return any(f.plugin == plugin for f in self.failures)
-
-    def add(self, plugin: object, source: _Source) -> None:
-        registered = False
-        try:
-            self.pm.register(plugin, name=source.plugin)
-            registered = True
-            self.pm.check_pending()
-            if not self.pm.get_hookcallers(plugin):
-                raise TypeError(
-                    "implements no chat_persistence hook (is @hookimpl missing "
-                    "from chat_persistence_backends?)"
-                )
-        except Exception as err:
-            if registered:
-                self.pm.unregister(plugin)
-            self.failures.append(_failure(source, err))
-        else:
-            self.sources[source.plugin] = source
-
-    def _claims(self) -> dict[str, list[tuple[Backend, _Source]]]:
-        found: dict[str, list[tuple[Backend, _Source]]] = {}
-        for impl in self.pm.hook.chat_persistence_backends.get_hookimpls():
-            source = self.sources[impl.plugin_name]
-            try:
-                backends = _checked_backends(impl.function())
-            except Exception as err:
-                self.failures.append(_failure(source, err))
-                continue
-            for backend in backends:
-                found.setdefault(backend.name, []).append((backend, source))
-        return found
-
-    def scan(self) -> _Scan:
-        infos: list[BackendInfo] = []
-        usable: dict[str, Backend] = {}
-        for name, claims in sorted(self._claims().items()):
-            if len(claims) == 1:
-                backend, source = claims[0]
-                usable[name] = backend
-                infos.append(
-                    BackendInfo(
-                        name, source.plugin, source.distribution, source.version, backend=backend
-                    )
-                )
-                continue
-            who = " and ".join(_describe(s) for _, s in claims)
-            err = BackendLoadError(name, f"claimed by more than one plugin: {who}; uninstall one")
-            infos += [
-                BackendInfo(name, s.plugin, s.distribution, s.version, backend=b, error=err)
-                for b, s in claims
-            ]
-        return _Scan(
-            infos=infos + self.failures,
-            backends=usable,
-            schemes=_schemes(usable),
-            failed={f.plugin: f.error for f in self.failures if f.error is not None},
-            filtered=self.filtered,
-        )
-
-
-def _schemes(usable: Mapping[str, Backend]) -> dict[str, str]:
-    """URL scheme -> backend name; the first backend to claim a scheme keeps it."""
-    schemes: dict[str, str] = {}
-    for name, backend in usable.items():
-        for scheme in backend.schemes:
-            other = schemes.setdefault(scheme.lower(), name)
-            if other != name:
-                logger.warning(
-                    "URL scheme %r is claimed by backends %r and %r; using %r",
-                    scheme,
-                    other,
-                    name,
-                    other,
-                )
-    return schemes
-
-
-def _only_failure(scan: _Scan) -> BaseException | None:
+def _only_failure(scan: Scan) -> BaseException | None:
     """The error of the one plugin that failed, to chain; None if not exactly one."""
     return next(iter(scan.failed.values())) if len(scan.failed) == 1 else None
-
-
-def _checked_backends(result: object) -> list[Backend]:
-    if not isinstance(result, (list, tuple)):
-        raise TypeError(
-            f"chat_persistence_backends must return a list of Backend, not {type(result).__name__}"
-        )
-    backends: list[Backend] = []
-    for item in cast(list[object], result):
-        if not isinstance(item, Backend):
-            raise TypeError(
-                f"chat_persistence_backends returned a {type(item).__name__}, not a Backend"
-            )
-        backends.append(item)
-    return backends
 
 
 def _split_url(url: str) -> SplitResult:
     """``url`` split, or a ``ConfigError`` (with no secret in it) if it is malformed."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError as err:
         raise ConfigError(f"malformed URL {redact(url)!r}: {err}", option="url") from None
     if not parts.scheme:
@@ -401,38 +230,6 @@ def _check_url_parameters(backend: Backend, url: str, query: str) -> None:
     for key, _ in pairs:
         if key not in valid:
             raise unknown_option(backend.name, key, valid, what="URL parameter")
-
-
-def _allow_list() -> set[str] | None:
-    raw = os.environ.get(PLUGINS_ENV)
-    if raw is None:
-        return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
-
-
-def _source_of(ep: EntryPoint) -> _Source:
-    dist = ep.dist
-    return _Source(
-        plugin=ep.name,
-        distribution=dist.name if dist is not None else None,
-        version=dist.version if dist is not None else None,
-    )
-
-
-def _describe(source: _Source) -> str:
-    if source.distribution is None:
-        return f"plugin {source.plugin!r} (registered by hand)"
-    return f"plugin {source.plugin!r} from {source.distribution} {source.version}"
-
-
-def _failure(source: _Source, err: BaseException) -> BackendInfo:
-    return BackendInfo(
-        name=source.plugin,
-        plugin=source.plugin,
-        distribution=source.distribution,
-        version=source.version,
-        error=err,
-    )
 
 
 default_registry = Registry()
