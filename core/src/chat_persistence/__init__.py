@@ -24,7 +24,7 @@ from ._errors import (
     StorageUnavailableError,
 )
 from ._json import JSON
-from ._lazy import lazy_exports
+from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from ._base import AdapterBase
@@ -163,4 +163,4 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 
-from chat_persistence._lazy import lazy_exports
+from chat_persistence._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from ._adapter import MemoryPersistence
@@ -21,4 +21,4 @@ __all__ = ["MemoryOptions", "MemoryPersistence"]
 
 _LAZY = {"MemoryOptions": "._plugin", "MemoryPersistence": "._adapter"}
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)
