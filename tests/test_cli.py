@@ -491,13 +491,33 @@ def test_hostile_input_in_process_is_one_clean_line(args: list[str], code: int) 
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_hostile_input_through_the_installed_script() -> None:
+@pytest.mark.parametrize("verbosity", [[], ["-vv"]])
+def test_hostile_input_through_the_installed_script(verbosity: list[str]) -> None:
     script = Path(sys.executable).with_name("chat-persistence")
     for args, code in HOSTILE:
         done = subprocess.run(
-            [str(script), *args], capture_output=True, text=True, timeout=60, check=False
+            [str(script), *verbosity, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert_safe(done.stdout + done.stderr, done.returncode, code)
+
+
+def test_log_lines_are_redacted_too() -> None:
+    probe = (
+        "import logging\n"
+        "from chat_persistence._cli import main\n"
+        "main(['-vv', 'backends'], standalone_mode=False)\n"
+        "logging.getLogger('psycopg.pool').warning("
+        "'error connecting to postgresql://app:hunter2@db/chat?sslpassword=hunter2')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "error connecting to postgresql://app:***@db/chat?sslpassword=***" in done.stderr
+    assert SECRET not in done.stderr
 
 
 class BuggyMemory(MemoryPersistence):

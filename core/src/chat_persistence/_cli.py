@@ -102,11 +102,18 @@ def _configure_logging(verbose: int) -> None:
     if root.handlers:
         return  # the host (or pytest) configured logging already
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     if verbose == 0:
         handler.addFilter(_quiet_drivers)
     root.addHandler(handler)
     root.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+
+
+class _RedactingFormatter(logging.Formatter):
+    """A driver's log line (a pool failing to connect, say) may quote its conninfo."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def _quiet_drivers(record: logging.LogRecord) -> bool:
