@@ -619,3 +619,25 @@ def test_without_an_allow_list_nothing_is_said_about_one() -> None:
     with pytest.raises(ConfigError) as caught:
         Registry().create_adapter("nosuch://x")
     assert "CHAT_PERSISTENCE_PLUGINS" not in str(caught.value)
+
+
+def test_a_factory_error_quoting_its_conninfo_is_reported_without_the_secret() -> None:
+    def factory(options: Any) -> PersistenceAdapter:
+        raise RuntimeError("cannot parse 'host=db password=hunter2 port=x'")
+
+    registry = registry_with(Provides(backend("leaky", factory=factory)))
+    with pytest.raises(BackendLoadError) as caught:
+        registry.create_adapter("leaky://")
+    assert "password=***" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in caught.value.reason
+
+
+def test_configuration_and_storage_errors_never_hold_a_secret() -> None:
+    errors: list[PersistenceError] = [
+        ConfigError("bad URL 'postgresql://app:hunter2@db/chat'", option="url"),
+        chat_persistence.StorageUnavailableError("postgres", "at host=db password=hunter2"),
+    ]
+    for err in errors:
+        assert "hunter2" not in str(err)
+        assert "hunter2" not in repr(vars(err))

@@ -101,7 +101,8 @@ class StorageUnavailableError(PersistenceError):
 
     def __init__(self, backend: str, detail: str) -> None:
         self.backend = backend
-        self.detail = detail
+        # A driver's message may quote the connection string.
+        self.detail = detail = redact(detail)
         super().__init__(f"{backend} storage is unavailable: {detail}")
 
 
@@ -141,7 +142,8 @@ class ConfigError(PersistenceError, ValueError):
         self.backend = backend
         self.option = option
         self.valid = list(valid)
-        super().__init__(message)
+        # What is wrong with a configuration often quotes it: never its secrets.
+        super().__init__(redact(message))
 
 
 class BackendNotFoundError(PersistenceError, LookupError):
@@ -182,7 +184,7 @@ class BackendLoadError(PersistenceError):
 
     def __init__(self, backend: str, reason: str) -> None:
         self.backend = backend
-        self.reason = reason
+        self.reason = reason = redact(reason)
         super().__init__(f"backend {backend!r}: {reason}")
 
 
