@@ -185,6 +185,11 @@ def test_ddl_of_a_hand_registered_backend() -> None:
     assert result.output == "-- m chat_sessions\n"
 
 
+def test_ddl_with_one_name_for_both_tables_is_exit_2() -> None:
+    result = run(["ddl", "--messages-table", "app.chat", "--sessions-table", "app.chat"])
+    assert_clean_error(result, EXIT_CONFIG, "two names")
+
+
 # -- check --------------------------------------------------------------------------------
 
 
