@@ -603,11 +603,13 @@ _secrets = st.text(
 
 @given(_secrets, st.sampled_from(["password", "sslpassword", "Password", "pass%77ord"]))
 def test_redact_never_shows_a_password(secret: str, key: str) -> None:
-    for text in (
-        f"postgresql://app:{secret}@db:5432/chat?sslmode=require",
-        f"postgresql://app@db/chat?sslmode=require&{key}={secret}",
-        f"host=db {key.replace('%77', 'w')}={secret} dbname=chat",
-        f"error in 'postgresql://app:{secret}@db/chat': refused",
+    keyword = key.replace("%77", "w")
+    for template in (
+        "postgresql://app:{s}@db:5432/chat?sslmode=require",
+        "postgresql://app@db/chat?sslmode=require&" + key + "={s}",
+        "host=db " + keyword + "={s} dbname=chat",
+        "error in 'postgresql://app:{s}@db/chat': refused",
     ):
-        assume(secret not in text.replace(secret, ""))
-        assert secret not in redact(text)
+        # A secret that the rest of the text holds anyway proves nothing.
+        assume(secret not in template.format(s=""))
+        assert secret not in redact(template.format(s=secret))

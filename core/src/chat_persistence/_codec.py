@@ -4,6 +4,10 @@ Total and lossless on every JSON object with a string ``"type"``: a well-formed
 known part becomes its class (keys it does not model kept in ``extra``); anything
 else becomes an ``UnknownPart`` holding the object, so for every such ``p``,
 ``unstructure_part(structure_part(p)) == p``.
+
+One decoder per known part class, generated from its declared wire schema
+(``_partschema``), is the only decoding path: the read path uses it as it is, and
+``structure_part`` runs the write path's rules on what it makes.
 """
 
 from __future__ import annotations
