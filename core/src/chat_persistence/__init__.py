@@ -7,7 +7,6 @@ contract suite (``chat_persistence_contract``).
 
 from __future__ import annotations
 
-import importlib
 import typing
 
 from ._errors import (
@@ -25,6 +24,7 @@ from ._errors import (
     StorageUnavailableError,
 )
 from ._json import JSON
+from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from ._base import AdapterBase, supports_delete_messages
@@ -163,14 +163,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)
