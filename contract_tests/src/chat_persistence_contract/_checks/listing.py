@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from chat_persistence import NotFoundError, PersistenceAdapter
 
 from .._builders import at, session, text_message
@@ -100,28 +102,35 @@ async def before_and_after_give_the_window_between(ctx: CheckContext) -> None:
 @check()
 async def unknown_cursor_raises_not_found(ctx: CheckContext) -> None:
     """A ``before`` or ``after`` id that is not a message of the thread (also one of
-    another thread) raises ``NotFoundError``; so it does with ``limit=0``."""
+    another thread) raises ``NotFoundError`` naming it (``kind``, ``key``,
+    ``thread_id``); so it does with ``limit=0``."""
     adapter = ctx.adapter
     thread_id = await _ten(ctx)
     other = ctx.thread_id()
     await adapter.save_messages(other, [text_message("foreign")])
+    empty = ctx.thread_id()
     for cursor in ("no-such-message", "foreign"):
-        await expect_raises(
-            NotFoundError, adapter.list_messages(thread_id, before=cursor), f"before={cursor!r}"
-        )
-        await expect_raises(
-            NotFoundError, adapter.list_messages(thread_id, after=cursor), f"after={cursor!r}"
-        )
-        await expect_raises(
-            NotFoundError,
-            adapter.list_messages(thread_id, after=TEN[0], before=cursor, limit=0),
-            f"known after, before={cursor!r}, limit=0",
-        )
-    await expect_raises(
-        NotFoundError,
-        adapter.list_messages(ctx.thread_id(), after="nothing-here"),
-        "a cursor in an empty thread",
-    )
+        calls = [
+            (f"before={cursor!r}", thread_id, {"before": cursor}),
+            (f"after={cursor!r}", thread_id, {"after": cursor}),
+            (f"before={cursor!r}, limit=3", thread_id, {"before": cursor, "limit": 3}),
+            (
+                f"known after, before={cursor!r}, limit=0",
+                thread_id,
+                {"after": TEN[0], "before": cursor, "limit": 0},
+            ),
+            (f"known before, after={cursor!r}", thread_id, {"before": TEN[5], "after": cursor}),
+            (f"after={cursor!r} in an empty thread", empty, {"after": cursor}),
+        ]
+        for what, thread, query in calls:
+            err = await expect_raises(
+                NotFoundError, adapter.list_messages(thread, **cast(Any, query)), what
+            )
+            expect_equal(
+                (err.kind, err.key, err.thread_id),
+                ("message", cursor, thread),
+                f"{what}: NotFoundError (kind, key, thread_id)",
+            )
 
 
 async def _walk(
