@@ -223,7 +223,6 @@ class StoreTimeIgnoresNewest(BrokenMemory):
         return await super()._save_messages(thread_id, timed)
 
 
-
 class _LateClock(Store):
     def save_messages(
         self, thread_id: str, batch: Sequence[NewMessage], now_us: int

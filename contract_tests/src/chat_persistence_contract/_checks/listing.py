@@ -72,6 +72,7 @@ async def after_pages_forwards(ctx: CheckContext) -> None:
         await adapter.list_messages(thread_id, after=TEN[7], limit=5), TEN[8:], "after 8th, limit=5"
     )
     expect_ids(await adapter.list_messages(thread_id, after=TEN[9]), [], "after the last")
+    expect_ids(await adapter.list_messages(thread_id, after=TEN[2], limit=0), [], "after, limit=0")
 
 
 @check()
@@ -155,12 +156,22 @@ async def _walk(
 @check()
 async def paging_visits_each_message_once(ctx: CheckContext) -> None:
     """Keyset paging forwards and backwards, at several page sizes, over a thread
-    with ties, explicit and store-assigned times, returns every message exactly
-    once, in the order of the full listing."""
+    with ties, explicit and store-assigned times and hidden messages of an archived
+    session among them, returns every listed message exactly once, in the order of
+    the full listing."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     ids = shuffled_ids(23, seed=4)
     same = at(5)
-    await adapter.save_messages(thread_id, [text_message(i, created_at=same) for i in ids[:6]])
+    archived = ctx.session_id()
+    await adapter.archive_session(archived, thread_id=thread_id)
+    hidden = [text_message(f"hidden-{i}", session_id=archived, created_at=same) for i in range(4)]
+    await adapter.save_messages(
+        thread_id,
+        [text_message(i, created_at=same) for i in ids[:3]]
+        + hidden[:2]
+        + [text_message(i, created_at=same) for i in ids[3:6]]
+        + hidden[2:],
+    )
     await adapter.save_messages(thread_id, [text_message(i) for i in ids[6:12]])
     await adapter.save_messages(thread_id, [text_message(i, created_at=at(1)) for i in ids[12:15]])
     await adapter.save_messages(thread_id, [text_message(i, created_at=same) for i in ids[15:19]])

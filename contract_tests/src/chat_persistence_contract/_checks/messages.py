@@ -62,7 +62,8 @@ def shuffled_ids(count: int, seed: int) -> list[str]:
 async def save_returns_messages_as_stored(ctx: CheckContext) -> None:
     """``save_messages`` returns the batch as stored, in batch order: role, parts and
     session kept, ``created_at`` filled in, an explicit one kept as the same instant;
-    ``get_message`` and ``list_messages`` read back the same."""
+    ``get_message`` and ``list_messages`` read back the same; an empty batch saves
+    nothing and returns []."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     explicit = datetime(2024, 5, 17, 14, 0, 0, 123456, tzinfo=plus_two_hours())
     batch = [
@@ -80,6 +81,8 @@ async def save_returns_messages_as_stored(ctx: CheckContext) -> None:
         )
     listed = await adapter.list_messages(thread_id)
     expect_equal(listed, [stored[2], stored[0], stored[1]], "list_messages (by created_at)")
+    expect_equal(await adapter.save_messages(thread_id, []), [], "saving an empty batch")
+    expect_equal(await adapter.list_messages(thread_id), listed, "after an empty batch")
 
 
 @check()
@@ -295,8 +298,9 @@ async def resave_updates_content_keeps_position(ctx: CheckContext) -> None:
     """Re-saving a message updates its role, parts and session, keeps its stored
     ``created_at`` (a passed one is ignored) and so its place in the thread."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
+    old_session = ctx.session_id()
     first = await adapter.save_messages(
-        thread_id, [text_message("a"), text_message("b"), text_message("c")]
+        thread_id, [text_message("a"), text_message("b", session_id=old_session), text_message("c")]
     )
     original = {m.id: m.created_at for m in first}
     new_session = ctx.session_id()
@@ -314,6 +318,12 @@ async def resave_updates_content_keeps_position(ctx: CheckContext) -> None:
     expect_ids(listed, ["a", "b", "c"], "list_messages after the re-save")
     expect_equal(listed[1], back[0], "re-saved message as listed")
     expect_equal(await adapter.get_message(thread_id, "b"), back[0], "get_message after re-save")
+    expect_ids(
+        await adapter.list_messages(thread_id, session_id=old_session), [], "its old session"
+    )
+    expect_ids(
+        await adapter.list_messages(thread_id, session_id=new_session), ["b"], "its new session"
+    )
     again = await adapter.save_messages(thread_id, [text_message("c", "plain again")])
     expect_equal(again[0].created_at, original["c"], "created_at after a second re-save")
     expect_ids(await adapter.list_messages(thread_id), ["a", "b", "c"], "list after re-saving c")

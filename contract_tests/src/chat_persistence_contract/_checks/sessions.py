@@ -77,7 +77,7 @@ async def save_session_updated_at_strictly_increases(ctx: CheckContext) -> None:
 @check()
 async def save_session_updates_fields_only(ctx: CheckContext) -> None:
     """An update writes thread, sdk_version, state and metadata (None clears), and
-    never ``created_at`` (a passed one is ignored) or ``archived_at``."""
+    never ``created_at`` or ``archived_at`` (passed ones are ignored)."""
     adapter, thread_id, moved_to = ctx.adapter, ctx.thread_id(), ctx.thread_id()
     sid = ctx.session_id()
     first = await adapter.save_session(
@@ -86,6 +86,7 @@ async def save_session_updates_fields_only(ctx: CheckContext) -> None:
     update = attrs.evolve(
         session(sid, moved_to, state=None, metadata=["x"], sdk_version="other/2"),
         created_at=at(500),
+        archived_at=at(7),
     )
     stored = await adapter.save_session(update)
     _same_fields(stored, update, "updated session")
