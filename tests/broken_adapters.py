@@ -269,6 +269,25 @@ class FloatTimes(BrokenMemory):
         return await super()._save_messages(thread_id, tuple(map(floated, messages)))
 
 
+class RefusesTheEndsOfTime(BrokenMemory):
+    """Refuses ``created_at`` at ``datetime.min`` or ``datetime.max``, as a store with
+    a narrower range than Python's (or an off-by-one range check) would."""
+
+    broken_rule = "created_at exactly datetime.min or datetime.max (UTC) is accepted"
+    caught_by = frozenset({"extreme_times_round_trip", "no_store_time_left_after_the_last_instant"})
+
+    async def _save_messages(self, thread_id: str, messages: tuple[Message, ...]) -> list[Message]:
+        for message in messages:
+            if message.created_at is not None and message.created_at.year in (1, 9999):
+                raise InvalidMessageError(
+                    "Message.created_at",
+                    message.created_at,
+                    "is outside the range this store keeps",
+                    message_id=message.id,
+                )
+        return await super()._save_messages(thread_id, messages)
+
+
 class KeepsNegativeZero(BrokenMemory):
     """Writes parts with plain ``json.dumps``, so ``-0.0`` reads back as ``-0.0``."""
 
@@ -753,6 +772,7 @@ BROKEN_ADAPTERS: tuple[type[BrokenMemory], ...] = (
     StoreTimesInThePast,
     WrapsAroundAtTheEnd,
     FloatTimes,
+    RefusesTheEndsOfTime,
     KeepsNegativeZero,
     AliasesCallerObjects,
     NonAtomicBatch,

@@ -176,6 +176,16 @@ async def test_named_store_is_shared_and_survives_reopen():
         assert await other.list_messages("t") == []
 
 
+async def test_a_private_store_survives_closing_and_reopening_its_adapter():
+    memory = MemoryPersistence()
+    async with memory:
+        await memory.save_messages("t", [msg("a")])
+    await memory.open()
+    assert ids(await memory.list_messages("t")) == ["a"]
+    await memory.aclose()
+    assert Capability.DURABLE not in memory.capabilities  # a new adapter would not see it
+
+
 def test_default_sdk_version_is_the_installed_core_version():
     from importlib.metadata import version
 

@@ -318,6 +318,14 @@ async def cursor_may_be_a_hidden_message(ctx: CheckContext) -> None:
     )
     expect_ids(await adapter.list_messages(thread_id, before="hidden"), ["one"], "before")
     expect_ids(
+        await adapter.list_messages(thread_id, after="hidden", limit=1), ["two"], "after, limit=1"
+    )
+    expect_ids(
+        await adapter.list_messages(thread_id, before="three", limit=2),
+        ["one", "two"],
+        "before, limit=2, over a hidden message",
+    )
+    expect_ids(
         await adapter.list_messages(thread_id, session_id=sid, after="three"),
         ["four"],
         "other session's cursor",
