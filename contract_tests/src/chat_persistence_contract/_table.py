@@ -32,8 +32,8 @@ class ContractSettings:
     stateful test).
     """
 
-    stateful_examples: int = 25
-    stateful_steps: int = 20
+    stateful_examples: int = 30
+    stateful_steps: int = 25
     stateful_shrink: bool = False
     timeout: float = 60.0
 

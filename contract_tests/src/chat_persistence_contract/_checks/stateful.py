@@ -346,8 +346,15 @@ class ContractMachine(RuleBasedStateMachine):
 
 
 def machine_factory(binding: Binding) -> Callable[[], ContractMachine]:
-    """What Hypothesis calls to start each run: a machine bound to ``binding``."""
-    return lambda: ContractMachine(binding)
+    """What Hypothesis calls to start each sequence: a machine bound to ``binding``.
+
+    Each run gets a subclass of its own: Hypothesis caches a machine class's rule
+    strategies, and what a run that failed left in them changes the sequences the
+    next run draws, so one failing adapter would make the next run's sequences
+    differ from a run of its own.
+    """
+    own = type(ContractMachine.__name__, (ContractMachine,), {"__module__": __name__})
+    return lambda: own(binding)
 
 
 async def _await(operation: Awaitable[T]) -> T:
