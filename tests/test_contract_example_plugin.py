@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_persistence import ConfigError, Registry
+from chat_persistence import Capability, ConfigError, Registry
 from chat_persistence_contract import arun_contract, ordered_checks
 
 EXAMPLE = Path(__file__).parent / "example_plugin"
@@ -89,7 +89,10 @@ async def test_the_registry_finds_the_example_by_name_and_it_passes(on_path: Pat
     assert getattr(tuned, "sdk_version", None) == "mine/2"
     with pytest.raises(ConfigError, match="colour"):
         registry.create_adapter("example-dict://?colour=red")
-    report = await arun_contract(lambda: registry.create_adapter({"backend": "example-dict"}))
+    report = await arun_contract(
+        lambda: registry.create_adapter({"backend": "example-dict"}),
+        required_capabilities={Capability.TIES_IN_SAVE_ORDER},
+    )
     assert report.passed, report.format()
     assert [r.name for r in report.skipped] == ["data_survives_reopening"]
 
@@ -122,7 +125,7 @@ def test_run_contract_on_the_example_url_in_a_fresh_interpreter(installed: Path)
     script = (
         "import sys\n"
         "from chat_persistence_contract import run_contract\n"
-        "report = run_contract('example-dict://')\n"
+        "report = run_contract('example-dict://', required_capabilities=['ties-in-save-order'])\n"
         "print(report.format())\n"
         "sys.exit(0 if report.passed else 1)\n"
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from broken_adapters import LimitKeepsOldest, WrappedMemory
+from broken_adapters import BrokenMemory, LimitKeepsOldest
 from chat_persistence import (
     Message,
     PersistenceAdapter,
@@ -105,7 +105,7 @@ async def test_a_password_in_the_url_is_not_reported() -> None:
     assert report.target == "memory://user:***@contract-pw"
 
 
-class _CannotOpen(WrappedMemory):
+class _CannotOpen(BrokenMemory):
     async def _open(self) -> None:
         raise StorageUnavailableError("test", "connection refused")
 
@@ -117,8 +117,8 @@ async def test_an_adapter_that_cannot_open_fails_the_run() -> None:
     assert "could not open the adapter: StorageUnavailableError" in report.results[0].reason
 
 
-class _HangingSchema(WrappedMemory):
-    async def validate_schema(self) -> None:
+class _HangingSchema(BrokenMemory):
+    async def _validate_schema(self) -> None:
         await asyncio.Event().wait()
 
 
@@ -131,13 +131,11 @@ async def test_a_hanging_check_fails_after_the_timeout() -> None:
     ]
 
 
-class _Recording(WrappedMemory):
+class _Recording(MemoryPersistence):
     """A named memory store that records every thread written to and deleted."""
 
     def __init__(self, store: str, written: set[str], deleted: set[str]) -> None:
-        super().__init__()
-        self.inner = MemoryPersistence(store=store)
-        self.capabilities = self.inner.capabilities
+        super().__init__(store=store)
         self.written, self.deleted = written, deleted
 
     async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> list[Message]:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from psycopg import sql
 
+from chat_persistence import Capability
 from chat_persistence_contract import PersistenceAdapterContract, arun_contract
 from chat_persistence_postgres import PostgresPersistence
 from fix_pg import PgSchema, PgServer, make_schema
@@ -31,8 +32,13 @@ def contract_pg18(pg18: PgServer) -> Iterator[tuple[PgSchema, dict[str, str]]]:
     yield from _schema_with_tables(pg18)
 
 
+POSTGRES_CAPABILITIES = frozenset({Capability.DURABLE, Capability.SCHEMA_VALIDATION})
+"""What the Postgres backend must declare: the contract fails it if it drops one."""
+
+
 class _PostgresContract(PersistenceAdapterContract):
     target: tuple[PgSchema, dict[str, str]]
+    required_capabilities = POSTGRES_CAPABILITIES
 
     @pytest.fixture
     def reopen_adapter(self) -> Callable[[], PostgresPersistence]:
@@ -117,7 +123,7 @@ async def test_contract_url_on_a_non_default_schema_with_other_data(
     busy_schema: tuple[PgSchema, str, str],
 ) -> None:
     schema, url, before = busy_schema
-    report = await arun_contract(url)
+    report = await arun_contract(url, required_capabilities=POSTGRES_CAPABILITIES)
     assert report.passed, report.format()
     assert _fingerprint(schema) == before  # the other application's rows are untouched
 
@@ -127,7 +133,7 @@ def test_contract_command_on_a_non_default_schema_with_other_data(
 ) -> None:
     schema, url, before = busy_schema
     done = subprocess.run(
-        [sys.executable, "-m", "chat_persistence", "contract", url],
+        [sys.executable, "-m", "chat_persistence", "contract", url, "--require", "durable"],
         capture_output=True,
         text=True,
         timeout=300,

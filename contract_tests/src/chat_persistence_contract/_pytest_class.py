@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from chat_persistence import PersistenceAdapter
+from chat_persistence import Capability, PersistenceAdapter
 
 from ._checks import ordered_checks
 from ._expect import CheckSkipped
@@ -18,6 +18,7 @@ from ._table import (
     ContractSettings,
     execute_check,
     missing_requirement,
+    required_set,
 )
 
 
@@ -30,10 +31,12 @@ class PersistenceAdapterContract:
     durability check, which is otherwise skipped). Every check becomes a test
     method ``test_<check name>``; a check needing a capability the adapter does not
     declare is skipped with the reason. Set ``contract_settings`` to change the
-    stateful test's budget.
+    stateful test's budget, and ``required_capabilities`` to the capabilities the
+    backend must declare: then a check needing one fails instead of being skipped.
     """
 
     contract_settings: ClassVar[ContractSettings] = ContractSettings()
+    required_capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     # Hidden from type checkers, so a subclass may override them with any kind of
     # fixture (pytest's or pytest-asyncio's) without an incompatible-override error.
@@ -62,10 +65,14 @@ def _test_for(check: Check) -> TestMethod:
         adapter: PersistenceAdapter,
         reopen_adapter: AdapterFactory | None,
     ) -> None:
-        missing = missing_requirement(check, adapter, reopen_adapter)
+        required = required_set(type(self).required_capabilities)
+        missing = missing_requirement(check, adapter, reopen_adapter, required)
         if missing is not None:
-            pytest.skip(missing)
-        context = CheckContext(adapter, reopen_adapter, type(self).contract_settings)
+            reason, fails = missing
+            if fails:
+                pytest.fail(reason, pytrace=False)
+            pytest.skip(reason)
+        context = CheckContext(adapter, reopen_adapter, type(self).contract_settings, required)
         try:
             await execute_check(check, context)
         except CheckSkipped as skip:

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from chat_persistence import PersistenceAdapter, create_adapter
+from chat_persistence import Capability, PersistenceAdapter, create_adapter
 from chat_persistence.storage import redact as _redact
 
 from ._checks import ordered_checks
@@ -28,6 +28,7 @@ from ._table import (
     declared_capabilities,
     execute_check,
     missing_requirement,
+    required_set,
 )
 
 URL_ENV = "CHAT_PERSISTENCE_URL"
@@ -56,6 +57,7 @@ async def run_one(
     adapter: PersistenceAdapter,
     reopen: AdapterFactory | None,
     settings: ContractSettings,
+    required: frozenset[Capability] = frozenset(),
 ) -> CheckResult:
     """Run one check against an open adapter and say how it went."""
     start = time.perf_counter()
@@ -65,11 +67,12 @@ async def run_one(
             check.name, outcome, reason, time.perf_counter() - start, check.description
         )
 
-    missing = missing_requirement(check, adapter, reopen)
+    missing = missing_requirement(check, adapter, reopen, required)
     if missing is not None:
-        return result("skipped", missing)
+        reason, fails = missing
+        return result("failed" if fails else "skipped", reason)
     try:
-        await execute_check(check, CheckContext(adapter, reopen, settings))
+        await execute_check(check, CheckContext(adapter, reopen, settings, required))
     except CheckSkipped as skip:
         return result("skipped", skip.reason)
     except ContractViolation as err:
@@ -84,6 +87,7 @@ async def arun_contract(
     *,
     only: Collection[str] | None = None,
     settings: ContractSettings | None = None,
+    required_capabilities: Collection[Capability | str] | None = None,
 ) -> ContractReport:
     """Run the contract suite against a backend and report every check.
 
@@ -92,7 +96,15 @@ async def arun_contract(
     callable returning an unopened adapter. One adapter is opened for the run;
     checks that need a second adapter on the same store get one from the same
     configuration or callable. ``only`` limits the run to the named checks.
+
+    ``required_capabilities`` (``Capability`` values or their names, as
+    ``"durable"``) are what the backend must declare: a check needing one of them
+    fails instead of being skipped, and ``declares_required_capabilities`` fails
+    naming what is missing, so a backend cannot pass by dropping a capability.
     """
+    required = required_set(required_capabilities)
+    if required and only is not None:
+        only = {*only, "declares_required_capabilities"}
     checks = selected_checks(only)
     settings = settings or ContractSettings()
     factory, label = _factory(target)
@@ -111,7 +123,7 @@ async def arun_contract(
         )
         return ContractReport((failure,), label, capabilities)
     try:
-        results = [await run_one(check, adapter, factory, settings) for check in checks]
+        results = [await run_one(check, adapter, factory, settings, required) for check in checks]
     finally:
         await adapter.aclose()
     return ContractReport(tuple(results), label, capabilities)
@@ -122,6 +134,7 @@ def run_contract(
     *,
     only: Collection[str] | None = None,
     settings: ContractSettings | None = None,
+    required_capabilities: Collection[Capability | str] | None = None,
 ) -> ContractReport:
     """``arun_contract`` for synchronous callers (the CLI); runs its own event loop.
 
@@ -130,7 +143,14 @@ def run_contract(
     says where it belongs.
     """
     with _hypothesis_storage_outside_cwd():
-        return asyncio.run(arun_contract(target, only=only, settings=settings))
+        return asyncio.run(
+            arun_contract(
+                target,
+                only=only,
+                settings=settings,
+                required_capabilities=required_capabilities,
+            )
+        )
 
 
 @contextlib.contextmanager

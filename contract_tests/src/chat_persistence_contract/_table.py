@@ -11,7 +11,7 @@ from typing import cast
 
 import attrs
 
-from chat_persistence import Capability, PersistenceAdapter
+from chat_persistence import Capability, PersistenceAdapter, supports_delete_messages
 
 from ._expect import CheckSkipped, ContractViolation
 
@@ -32,8 +32,8 @@ class ContractSettings:
     stateful test).
     """
 
-    stateful_examples: int = 25
-    stateful_steps: int = 20
+    stateful_examples: int = 30
+    stateful_steps: int = 25
     stateful_shrink: bool = False
     timeout: float = 60.0
 
@@ -43,7 +43,9 @@ class Check:
     """One rule of the contract: an async function taking a ``CheckContext``.
 
     ``requires`` lists the capabilities the adapter must declare for the check to
-    run; ``needs_reopen`` says it needs a factory of fresh adapters on the same store.
+    run; ``needs_reopen`` says it needs a factory of fresh adapters on the same store;
+    ``operation`` names an optional protocol operation (``delete_messages``, new in
+    0.2) that the adapter must implement for the check to run.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Check:
     requires: frozenset[Capability] = frozenset()
     needs_reopen: bool = False
     stateful: bool = False
+    operation: str | None = None
 
 
 CHECKS: dict[str, Check] = {}
@@ -63,6 +66,7 @@ def check(
     requires: Iterable[Capability] = (),
     needs_reopen: bool = False,
     stateful: bool = False,
+    operation: str | None = None,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register the decorated coroutine function as a check named after it."""
 
@@ -78,6 +82,7 @@ def check(
             requires=frozenset(requires),
             needs_reopen=needs_reopen,
             stateful=stateful,
+            operation=operation,
         )
         return function
 
@@ -96,6 +101,8 @@ class CheckContext:
     adapter: PersistenceAdapter
     reopen: AdapterFactory | None = None
     settings: ContractSettings = attrs.field(factory=ContractSettings)
+    required: frozenset[Capability] = frozenset()
+    """The capabilities the run demands (``required_capabilities``)."""
     _threads: list[str] = attrs.field(factory=list[str], init=False)
 
     @property
@@ -138,16 +145,52 @@ def declared_capabilities(adapter: object) -> frozenset[Capability]:
     return frozenset(item for item in items if isinstance(item, Capability))
 
 
-def missing_requirement(check: Check, adapter: object, reopen: AdapterFactory | None) -> str | None:
-    """Why ``check`` cannot run against ``adapter``, or None when it can."""
+OPTIONAL_OPERATIONS = {"delete_messages": supports_delete_messages}
+"""Protocol operations newer than 0.1, and how to tell whether an adapter has one."""
+
+
+def required_set(required: Iterable[Capability | str] | None) -> frozenset[Capability]:
+    """``required_capabilities`` as Capability values; ``ValueError`` naming an unknown one."""
+    if required is None:
+        return frozenset()
+    if isinstance(required, str):
+        required = [required]
+    chosen: set[Capability] = set()
+    for item in required:
+        try:
+            chosen.add(Capability(item))
+        except ValueError:
+            known = ", ".join(c.value for c in Capability)
+            raise ValueError(f"unknown capability {item!r}; known: {known}") from None
+    return frozenset(chosen)
+
+
+def missing_requirement(
+    check: Check,
+    adapter: object,
+    reopen: AdapterFactory | None,
+    required: frozenset[Capability] = frozenset(),
+) -> tuple[str, bool] | None:
+    """Why ``check`` cannot run against ``adapter`` and whether that is a failure
+    (it lacks what the run requires), or None when it can run."""
     declared = declared_capabilities(adapter)
-    missing = sorted(str(c) for c in check.requires if c not in declared)
+    missing = sorted(c for c in check.requires if c not in declared)
     if missing:
-        return f"the adapter does not declare capability {', '.join(missing)}"
+        names = ", ".join(str(c) for c in missing)
+        if set(missing) & required:
+            return f"the adapter does not declare capability {names}, which this run requires", True
+        return f"the adapter does not declare capability {names}", False
     if check.needs_reopen and reopen is None:
-        return (
+        reason = (
             "needs a factory of new adapters on the same store "
             "(a 'reopen_adapter' fixture, or run_contract with a config)"
+        )
+        return reason, bool(check.requires & required)
+    supported = OPTIONAL_OPERATIONS.get(check.operation or "")
+    if supported is not None and not supported(adapter):
+        return (
+            f"the adapter does not implement {check.operation}() (new in chat-persistence 0.2)",
+            False,
         )
     return None
 

@@ -267,12 +267,20 @@ def _schema_matches(adapter: PersistenceAdapter, url: str) -> bool:
 @click.option(
     "--only", "only", multiple=True, metavar="NAME", help="Run only this check (repeatable)."
 )
+@click.option(
+    "--require",
+    "require",
+    multiple=True,
+    type=click.Choice([c.value for c in Capability]),
+    help="A capability the backend must declare, else the run fails (repeatable).",
+)
 @click.pass_context
-def contract(ctx: click.Context, url: str, only: tuple[str, ...]) -> None:
+def contract(ctx: click.Context, url: str, only: tuple[str, ...], require: tuple[str, ...]) -> None:
     """Run the shared contract suite against the backend at URL.
 
     Every check uses fresh random thread ids and deletes what it wrote, so it is
-    safe against a live database. Exits 1 when any check failed.
+    safe against a live database. Exits 1 when any check failed, or when the
+    backend lacks a capability given with --require.
     """
     try:
         suite = importlib.import_module("chat_persistence_contract")
@@ -301,6 +309,12 @@ def contract(ctx: click.Context, url: str, only: tuple[str, ...]) -> None:
                 "this version of chat-persistence-contract cannot run selected checks (--only)"
             )
         kwargs["only"] = list(only)
+    if require:
+        if "required_capabilities" not in inspect.signature(runner).parameters:
+            raise CannotRunError(
+                "this version of chat-persistence-contract cannot require capabilities (--require)"
+            )
+        kwargs["required_capabilities"] = list(require)
     try:
         report = runner(url, **kwargs)
     except ValueError as err:  # an unknown --only name, a bad target

@@ -3,16 +3,29 @@
 from .._table import CHECKS, Check
 from . import (
     concurrency,
+    deleting,
     isolation,
     lifecycle,
     listing,
     messages,
     sessions,
     stateful,
+    times,
     validation,
 )
 
-AREAS = (lifecycle, messages, listing, validation, sessions, isolation, concurrency, stateful)
+AREAS = (
+    lifecycle,
+    messages,
+    times,
+    listing,
+    validation,
+    sessions,
+    isolation,
+    deleting,
+    concurrency,
+    stateful,
+)
 """The areas in the order their checks run: cheap and basic first, randomized last."""
 
 __all__ = ["AREAS", "ordered_checks"]

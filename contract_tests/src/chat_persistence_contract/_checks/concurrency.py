@@ -107,7 +107,7 @@ async def concurrent_compare_and_set_has_one_winner(ctx: CheckContext) -> None:
 @check()
 async def concurrent_archive_agrees(ctx: CheckContext) -> None:
     """Many tasks archiving one session at once (existing or missing) all succeed
-    and all return the one stored ``archived_at``."""
+    and all return the one stored ``archived_at`` and ``updated_at``."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     for existing in (True, False):
         sid = ctx.session_id()
@@ -121,3 +121,5 @@ async def concurrent_archive_agrees(ctx: CheckContext) -> None:
             raise ContractViolation(f"session not archived after concurrent archiving: {stored!r}")
         times = {o.archived_at for o in outcomes}
         expect_equal(times, {stored.archived_at}, f"archived_at returned (existing={existing})")
+        updated = {o.updated_at for o in outcomes}
+        expect_equal(updated, {stored.updated_at}, f"updated_at returned (existing={existing})")

@@ -108,8 +108,9 @@ async def no_aliasing_of_sessions(ctx: CheckContext) -> None:
 @check()
 async def delete_thread_removes_messages_and_sessions(ctx: CheckContext) -> None:
     """``delete_thread`` removes the thread's messages and every session whose thread
-    it is (archived ones too), touches no other thread, and deleting an empty or
-    already deleted thread is no error; the thread can be written again."""
+    it is (archived ones too, so another thread's messages naming them are listed
+    again), touches no other thread's data, and deleting an empty or already deleted
+    thread is no error; the thread can be written again."""
     adapter, thread_id, other = ctx.adapter, ctx.thread_id(), ctx.thread_id()
     live, archived, foreign = ctx.session_id(), ctx.session_id(), ctx.session_id()
     await adapter.save_session(session(live, thread_id))
@@ -118,7 +119,10 @@ async def delete_thread_removes_messages_and_sessions(ctx: CheckContext) -> None
     await adapter.save_messages(
         thread_id, [text_message("a", session_id=live), text_message("b", session_id=foreign)]
     )
-    await adapter.save_messages(other, [text_message("a", session_id=live)])
+    await adapter.save_messages(
+        other, [text_message("a", session_id=live), text_message("c", session_id=archived)]
+    )
+    expect_ids(await adapter.list_messages(other), ["a"], "the other thread before the delete")
     await adapter.delete_thread(thread_id)
     expect_equal(await adapter.list_messages(thread_id), [], "messages after delete_thread")
     expect_equal(await adapter.get_message(thread_id, "a"), None, "get_message after delete")
@@ -127,7 +131,11 @@ async def delete_thread_removes_messages_and_sessions(ctx: CheckContext) -> None
     )
     expect_equal(await adapter.get_session(live), None, "the live session after delete")
     expect_equal(await adapter.get_session(archived), None, "the archived session after delete")
-    expect_ids(await adapter.list_messages(other), ["a"], "the other thread's messages")
+    expect_ids(
+        await adapter.list_messages(other),
+        ["a", "c"],
+        "the other thread's messages (the archived session's row is gone with its thread)",
+    )
     expect_equal(
         [s.id for s in await adapter.list_sessions(other)], [foreign], "the other thread's sessions"
     )

@@ -9,6 +9,7 @@ from chat_persistence import (
     AdapterNotOpenError,
     Capability,
     PersistenceAdapter,
+    supports_delete_messages,
 )
 from chat_persistence._protocol import missing_members
 
@@ -35,6 +36,19 @@ async def implements_protocol(ctx: CheckContext) -> None:
 
 
 @check()
+async def declares_required_capabilities(ctx: CheckContext) -> None:
+    """The adapter declares every capability the run requires
+    (``required_capabilities``, ``--require``): a backend cannot pass by dropping one."""
+    missing = sorted(str(c) for c in ctx.required - ctx.capabilities)
+    declared = ", ".join(sorted(str(c) for c in ctx.capabilities)) or "(none)"
+    expect(
+        not missing,
+        f"the run requires capability {', '.join(missing)}, but the adapter declares "
+        f"only: {declared}",
+    )
+
+
+@check()
 async def validate_schema_passes(ctx: CheckContext) -> None:
     """``validate_schema()`` returns None on a store that matches the contract."""
     result = await ctx.adapter.validate_schema()
@@ -44,7 +58,7 @@ async def validate_schema_passes(ctx: CheckContext) -> None:
 def _operations(
     adapter: PersistenceAdapter, thread_id: str, session_id: str
 ) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
-    return [
+    calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("save_messages", lambda: adapter.save_messages(thread_id, [text_message("m")])),
         ("list_messages", lambda: adapter.list_messages(thread_id)),
         ("get_message", lambda: adapter.get_message(thread_id, "m")),
@@ -55,6 +69,9 @@ def _operations(
         ("archive_session", lambda: adapter.archive_session(session_id, thread_id=thread_id)),
         ("validate_schema", lambda: adapter.validate_schema()),
     ]
+    if supports_delete_messages(adapter):
+        calls.append(("delete_messages", lambda: adapter.delete_messages(thread_id, ["m"])))
+    return calls
 
 
 async def _all_refused(adapter: PersistenceAdapter, thread_id: str, when: str) -> None:

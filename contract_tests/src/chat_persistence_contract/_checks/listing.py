@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from chat_persistence import NotFoundError, PersistenceAdapter
 
 from .._builders import at, session, text_message
@@ -70,6 +72,7 @@ async def after_pages_forwards(ctx: CheckContext) -> None:
         await adapter.list_messages(thread_id, after=TEN[7], limit=5), TEN[8:], "after 8th, limit=5"
     )
     expect_ids(await adapter.list_messages(thread_id, after=TEN[9]), [], "after the last")
+    expect_ids(await adapter.list_messages(thread_id, after=TEN[2], limit=0), [], "after, limit=0")
 
 
 @check()
@@ -100,28 +103,35 @@ async def before_and_after_give_the_window_between(ctx: CheckContext) -> None:
 @check()
 async def unknown_cursor_raises_not_found(ctx: CheckContext) -> None:
     """A ``before`` or ``after`` id that is not a message of the thread (also one of
-    another thread) raises ``NotFoundError``; so it does with ``limit=0``."""
+    another thread) raises ``NotFoundError`` naming it (``kind``, ``key``,
+    ``thread_id``); so it does with ``limit=0``."""
     adapter = ctx.adapter
     thread_id = await _ten(ctx)
     other = ctx.thread_id()
     await adapter.save_messages(other, [text_message("foreign")])
+    empty = ctx.thread_id()
     for cursor in ("no-such-message", "foreign"):
-        await expect_raises(
-            NotFoundError, adapter.list_messages(thread_id, before=cursor), f"before={cursor!r}"
-        )
-        await expect_raises(
-            NotFoundError, adapter.list_messages(thread_id, after=cursor), f"after={cursor!r}"
-        )
-        await expect_raises(
-            NotFoundError,
-            adapter.list_messages(thread_id, after=TEN[0], before=cursor, limit=0),
-            f"known after, before={cursor!r}, limit=0",
-        )
-    await expect_raises(
-        NotFoundError,
-        adapter.list_messages(ctx.thread_id(), after="nothing-here"),
-        "a cursor in an empty thread",
-    )
+        calls = [
+            (f"before={cursor!r}", thread_id, {"before": cursor}),
+            (f"after={cursor!r}", thread_id, {"after": cursor}),
+            (f"before={cursor!r}, limit=3", thread_id, {"before": cursor, "limit": 3}),
+            (
+                f"known after, before={cursor!r}, limit=0",
+                thread_id,
+                {"after": TEN[0], "before": cursor, "limit": 0},
+            ),
+            (f"known before, after={cursor!r}", thread_id, {"before": TEN[5], "after": cursor}),
+            (f"after={cursor!r} in an empty thread", empty, {"after": cursor}),
+        ]
+        for what, thread, query in calls:
+            err = await expect_raises(
+                NotFoundError, adapter.list_messages(thread, **cast(Any, query)), what
+            )
+            expect_equal(
+                (err.kind, err.key, err.thread_id),
+                ("message", cursor, thread),
+                f"{what}: NotFoundError (kind, key, thread_id)",
+            )
 
 
 async def _walk(
@@ -146,12 +156,22 @@ async def _walk(
 @check()
 async def paging_visits_each_message_once(ctx: CheckContext) -> None:
     """Keyset paging forwards and backwards, at several page sizes, over a thread
-    with ties, explicit and store-assigned times, returns every message exactly
-    once, in the order of the full listing."""
+    with ties, explicit and store-assigned times and hidden messages of an archived
+    session among them, returns every listed message exactly once, in the order of
+    the full listing."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     ids = shuffled_ids(23, seed=4)
     same = at(5)
-    await adapter.save_messages(thread_id, [text_message(i, created_at=same) for i in ids[:6]])
+    archived = ctx.session_id()
+    await adapter.archive_session(archived, thread_id=thread_id)
+    hidden = [text_message(f"hidden-{i}", session_id=archived, created_at=same) for i in range(4)]
+    await adapter.save_messages(
+        thread_id,
+        [text_message(i, created_at=same) for i in ids[:3]]
+        + hidden[:2]
+        + [text_message(i, created_at=same) for i in ids[3:6]]
+        + hidden[2:],
+    )
     await adapter.save_messages(thread_id, [text_message(i) for i in ids[6:12]])
     await adapter.save_messages(thread_id, [text_message(i, created_at=at(1)) for i in ids[12:15]])
     await adapter.save_messages(thread_id, [text_message(i, created_at=same) for i in ids[15:19]])
@@ -297,6 +317,14 @@ async def cursor_may_be_a_hidden_message(ctx: CheckContext) -> None:
         await adapter.list_messages(thread_id, after="hidden"), ["two", "three", "four"], "after"
     )
     expect_ids(await adapter.list_messages(thread_id, before="hidden"), ["one"], "before")
+    expect_ids(
+        await adapter.list_messages(thread_id, after="hidden", limit=1), ["two"], "after, limit=1"
+    )
+    expect_ids(
+        await adapter.list_messages(thread_id, before="three", limit=2),
+        ["one", "two"],
+        "before, limit=2, over a hidden message",
+    )
     expect_ids(
         await adapter.list_messages(thread_id, session_id=sid, after="three"),
         ["four"],

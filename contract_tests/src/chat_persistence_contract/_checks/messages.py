@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import attrs
 
-from chat_persistence import Capability, DataPart, InvalidMessageError, Message, TextPart
+from chat_persistence import (
+    Capability,
+    DataPart,
+    InvalidMessageError,
+    Message,
+    TextPart,
+    ToolCallPart,
+    unstructure_part,
+)
 
-from .._builders import at, every_kind_of_part, plus_two_hours, text_message, unchecked
+from .._builders import at, every_kind_of_part, plus_two_hours, session, text_message, unchecked
 from .._expect import ContractViolation, expect, expect_equal, expect_ids, ids_of, short
 from .._table import CheckContext, check
 
@@ -52,7 +62,8 @@ def shuffled_ids(count: int, seed: int) -> list[str]:
 async def save_returns_messages_as_stored(ctx: CheckContext) -> None:
     """``save_messages`` returns the batch as stored, in batch order: role, parts and
     session kept, ``created_at`` filled in, an explicit one kept as the same instant;
-    ``get_message`` and ``list_messages`` read back the same."""
+    ``get_message`` and ``list_messages`` read back the same; an empty batch saves
+    nothing and returns []."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     explicit = datetime(2024, 5, 17, 14, 0, 0, 123456, tzinfo=plus_two_hours())
     batch = [
@@ -70,6 +81,8 @@ async def save_returns_messages_as_stored(ctx: CheckContext) -> None:
         )
     listed = await adapter.list_messages(thread_id)
     expect_equal(listed, [stored[2], stored[0], stored[1]], "list_messages (by created_at)")
+    expect_equal(await adapter.save_messages(thread_id, []), [], "saving an empty batch")
+    expect_equal(await adapter.list_messages(thread_id), listed, "after an empty batch")
 
 
 @check()
@@ -93,6 +106,47 @@ async def every_part_kind_round_trips(ctx: CheckContext) -> None:
                 f"part classes of {sent.id!r}",
             )
     expect_equal(await adapter.list_messages(thread_id), stored, "list_messages")
+
+
+def _positive_zeros(value: object) -> bool:
+    """Whether every float in ``value`` that is zero is +0.0 (not -0.0)."""
+    if isinstance(value, float):
+        return value != 0.0 or math.copysign(1.0, value) > 0
+    if isinstance(value, list):
+        return all(_positive_zeros(v) for v in cast(list[object], value))
+    if isinstance(value, dict):
+        return all(_positive_zeros(v) for v in cast(dict[str, object], value).values())
+    return True
+
+
+@check()
+async def negative_zero_reads_back_as_zero(ctx: CheckContext) -> None:
+    """``-0.0`` anywhere in a part's JSON or a session's state is stored as ``0.0``
+    (Postgres ``jsonb`` has no negative zero), so every backend reads back ``0.0``."""
+    adapter, thread_id = ctx.adapter, ctx.thread_id()
+    sent = Message(
+        "zeros",
+        "tool",
+        (DataPart(-0.0), ToolCallPart("c", "t", {"x": [-0.0, 1.5, {"y": -0.0}]})),
+    )
+    await adapter.save_messages(thread_id, [sent])
+    for what, got in (
+        ("get_message", await adapter.get_message(thread_id, "zeros")),
+        ("list_messages", (await adapter.list_messages(thread_id) or [None])[0]),
+    ):
+        if got is None:
+            raise ContractViolation(f"{what}: the saved message was not found")
+        expect_equal(got.parts, sent.parts, f"{what}: parts")
+        values = [unstructure_part(p) for p in got.parts]
+        expect(_positive_zeros(values), f"{what}: -0.0 must read back as 0.0, got {values!r}")
+    sid = ctx.session_id()
+    await adapter.save_session(session(sid, thread_id, state=[-0.0], metadata={"z": -0.0}))
+    stored = await adapter.get_session(sid)
+    if stored is None:
+        raise ContractViolation("the saved session was not found")
+    pair = [stored.state, stored.metadata]
+    expect_equal(pair, [[0.0], {"z": 0.0}], "state and metadata")
+    expect(_positive_zeros(pair), f"-0.0 in a session must read back as 0.0, got {pair!r}")
 
 
 @check()
@@ -244,8 +298,9 @@ async def resave_updates_content_keeps_position(ctx: CheckContext) -> None:
     """Re-saving a message updates its role, parts and session, keeps its stored
     ``created_at`` (a passed one is ignored) and so its place in the thread."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
+    old_session = ctx.session_id()
     first = await adapter.save_messages(
-        thread_id, [text_message("a"), text_message("b"), text_message("c")]
+        thread_id, [text_message("a"), text_message("b", session_id=old_session), text_message("c")]
     )
     original = {m.id: m.created_at for m in first}
     new_session = ctx.session_id()
@@ -263,6 +318,12 @@ async def resave_updates_content_keeps_position(ctx: CheckContext) -> None:
     expect_ids(listed, ["a", "b", "c"], "list_messages after the re-save")
     expect_equal(listed[1], back[0], "re-saved message as listed")
     expect_equal(await adapter.get_message(thread_id, "b"), back[0], "get_message after re-save")
+    expect_ids(
+        await adapter.list_messages(thread_id, session_id=old_session), [], "its old session"
+    )
+    expect_ids(
+        await adapter.list_messages(thread_id, session_id=new_session), ["b"], "its new session"
+    )
     again = await adapter.save_messages(thread_id, [text_message("c", "plain again")])
     expect_equal(again[0].created_at, original["c"], "created_at after a second re-save")
     expect_ids(await adapter.list_messages(thread_id), ["a", "b", "c"], "list after re-saving c")

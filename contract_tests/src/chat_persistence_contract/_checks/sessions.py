@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import attrs
 
@@ -77,7 +77,7 @@ async def save_session_updated_at_strictly_increases(ctx: CheckContext) -> None:
 @check()
 async def save_session_updates_fields_only(ctx: CheckContext) -> None:
     """An update writes thread, sdk_version, state and metadata (None clears), and
-    never ``created_at`` (a passed one is ignored) or ``archived_at``."""
+    never ``created_at`` or ``archived_at`` (passed ones are ignored)."""
     adapter, thread_id, moved_to = ctx.adapter, ctx.thread_id(), ctx.thread_id()
     sid = ctx.session_id()
     first = await adapter.save_session(
@@ -86,12 +86,34 @@ async def save_session_updates_fields_only(ctx: CheckContext) -> None:
     update = attrs.evolve(
         session(sid, moved_to, state=None, metadata=["x"], sdk_version="other/2"),
         created_at=at(500),
+        archived_at=at(7),
     )
     stored = await adapter.save_session(update)
     _same_fields(stored, update, "updated session")
     expect_equal(stored.created_at, first.created_at, "created_at after an update")
     expect_equal(stored.archived_at, None, "archived_at after an update")
     expect_equal(await adapter.get_session(sid), stored, "get_session after the update")
+
+
+@check()
+async def moving_a_session_keeps_its_old_siblings(ctx: CheckContext) -> None:
+    """Saving a session under another thread moves it: it lists under the new
+    thread only, and the sessions left in its old thread still list there."""
+    adapter, old, new = ctx.adapter, ctx.thread_id(), ctx.thread_id()
+    moving, staying, archived = ctx.session_id(), ctx.session_id(), ctx.session_id()
+    await adapter.save_session(session(staying, old, created_at=at(1)))
+    await adapter.save_session(session(moving, old, created_at=at(2)))
+    await adapter.archive_session(archived, thread_id=old)
+    moved = await adapter.save_session(session(moving, new, state="moved"))
+    expect_equal(moved.thread_id, new, "thread_id after the move")
+    listed_old = [s.id for s in await adapter.list_sessions(old, include_archived=True)]
+    expect_equal(sorted(listed_old), sorted([staying, archived]), "the old thread's sessions")
+    expect_equal([s.id for s in await adapter.list_sessions(old)], [staying], "live, old thread")
+    expect_equal([s.id for s in await adapter.list_sessions(new)], [moving], "the new thread")
+    await adapter.save_session(session(moving, old, state="back"))
+    listed_old = [s.id for s in await adapter.list_sessions(old)]
+    expect_equal(listed_old, [staying, moving], "the old thread after moving back")
+    expect_equal(await adapter.list_sessions(new, include_archived=True), [], "the new thread")
 
 
 @check()
@@ -133,7 +155,8 @@ async def compare_and_set_succeeds_on_current_time(ctx: CheckContext) -> None:
 @check()
 async def compare_and_set_conflicts_when_stale(ctx: CheckContext) -> None:
     """A compare-and-set against an ``updated_at`` that is no longer stored raises
-    ``ConflictError`` (carrying the session id) and writes nothing."""
+    ``ConflictError`` (carrying the session id, the expected and the stored
+    ``updated_at``) and writes nothing."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     sid = ctx.session_id()
     read = await adapter.save_session(session(sid, thread_id, state="mine"))
@@ -145,28 +168,41 @@ async def compare_and_set_conflicts_when_stale(ctx: CheckContext) -> None:
         ),
         "CAS with a stale updated_at",
     )
-    expect_equal(getattr(err, "session_id", None), sid, "ConflictError.session_id")
+    expect_equal(err.session_id, sid, "ConflictError.session_id")
+    expect_equal(err.expected, read.updated_at, "ConflictError.expected")
+    expect_equal(err.actual, theirs.updated_at, "ConflictError.actual")
     expect_equal(await adapter.get_session(sid), theirs, "the session after the conflict")
     earlier = attrs.evolve(theirs, updated_at=None)
-    await expect_raises(
+    err = await expect_raises(
         ConflictError,
         adapter.save_session(earlier, expected_updated_at=at(0)),
         "CAS with an unrelated time",
     )
+    expect_equal((err.expected, err.actual), (at(0), theirs.updated_at), "expected, actual")
     expect_equal(await adapter.get_session(sid), theirs, "the session after the second conflict")
+    no_utc_form = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    err = await expect_raises(
+        ConflictError,
+        adapter.save_session(earlier, expected_updated_at=no_utc_form),
+        "CAS with a time that has no UTC form (year 1 at +01:00)",
+    )
+    expect(err.expected == no_utc_form, f"ConflictError.expected: got {err.expected!r}")
+    expect_equal(await adapter.get_session(sid), theirs, "the session after the third conflict")
 
 
 @check()
 async def compare_and_set_conflicts_when_missing(ctx: CheckContext) -> None:
-    """A compare-and-set on a session that has no row raises ``ConflictError`` and
-    creates nothing."""
+    """A compare-and-set on a session that has no row raises ``ConflictError``
+    (``actual`` None) and creates nothing."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     sid = ctx.session_id()
-    await expect_raises(
+    err = await expect_raises(
         ConflictError,
         adapter.save_session(session(sid, thread_id), expected_updated_at=at(0)),
         "CAS on a missing session",
     )
+    expect_equal(err.session_id, sid, "ConflictError.session_id")
+    expect_equal((err.expected, err.actual), (at(0), None), "ConflictError expected, actual")
     expect_equal(await adapter.get_session(sid), None, "get_session after the conflict")
     expect_equal(await adapter.list_sessions(thread_id, include_archived=True), [], "sessions")
 

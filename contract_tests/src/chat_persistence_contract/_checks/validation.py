@@ -9,7 +9,7 @@ partial write shows.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 from chat_persistence import (
@@ -49,6 +49,9 @@ async def _rejected(ctx: CheckContext, bad: object, field: str, what: str) -> No
         field.lower() in str(err.field).lower(),
         f"{what}: InvalidMessageError.field must name {field!r}, got {err.field!r}",
     )
+    bad_id = getattr(bad, "id", None)
+    if isinstance(bad, Message) and isinstance(bad_id, str) and bad_id.isalnum():
+        expect_equal(err.message_id, bad_id, f"{what}: InvalidMessageError.message_id")
     expect_equal(await adapter.list_messages(thread_id), before, f"{what}: thread afterwards")
     expect_equal(await adapter.get_message(thread_id, "fresh"), None, f"{what}: new message")
 
@@ -105,6 +108,25 @@ async def rejects_naive_created_at(ctx: CheckContext) -> None:
     """A naive (timezone-less) ``created_at`` is rejected."""
     naive = datetime(2024, 1, 1, 12, 0)
     await _rejected(ctx, _message(created_at=naive), "created_at", "naive created_at")
+
+
+@check()
+async def rejects_created_at_outside_utc_range(ctx: CheckContext) -> None:
+    """An aware ``created_at`` with no UTC form (year 1 at +01:00, ``datetime.max``
+    at -05:00) is rejected, naming the field and the message; so it is for a session."""
+    early = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    late = datetime.max.replace(tzinfo=timezone(timedelta(hours=-5)))
+    await _rejected(ctx, _message(created_at=early), "created_at", "year 1 at +01:00")
+    await _rejected(ctx, _message(created_at=late), "created_at", "datetime.max at -05:00")
+    adapter, thread_id = ctx.adapter, ctx.thread_id()
+    sid = ctx.session_id()
+    err = await expect_raises(
+        InvalidMessageError,
+        adapter.save_session(session(sid, thread_id, created_at=early)),
+        "a session created in year 1 at +01:00",
+    )
+    expect("created_at" in str(err.field), f"the error must name created_at, got {err.field!r}")
+    expect_equal(await adapter.get_session(sid), None, "the rejected session")
 
 
 @check()
@@ -211,13 +233,19 @@ def _id_calls(
 @check()
 async def rejects_invalid_id_arguments(ctx: CheckContext) -> None:
     """Empty or NUL-holding ids passed as arguments (thread, message, session, cursor)
-    raise ``InvalidMessageError``; nothing is written."""
+    raise ``InvalidMessageError`` whose ``field`` names the argument; nothing is written."""
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     sid = ctx.session_id()
     await adapter.save_messages(thread_id, [text_message("m")])
     for bad in ("", "a\x00b"):
         for what, call in _id_calls(ctx, thread_id, sid, bad):
-            await expect_raises(InvalidMessageError, call(), f"{what} = {bad!r}")
+            err = await expect_raises(InvalidMessageError, call(), f"{what} = {bad!r}")
+            argument = what.split("(")[1].rstrip(")")
+            expect(
+                argument in str(err.field),
+                f"{what} = {bad!r}: InvalidMessageError.field must name {argument!r}, "
+                f"got {err.field!r}",
+            )
     expect_ids(await adapter.list_messages(thread_id), ["m"], "the thread afterwards")
     expect_equal(await adapter.get_session(sid), None, "the session afterwards")
     expect_equal(await adapter.list_sessions(thread_id, include_archived=True), [], "sessions")
@@ -229,11 +257,32 @@ async def rejects_bad_limit(ctx: CheckContext) -> None:
     adapter, thread_id = ctx.adapter, ctx.thread_id()
     await adapter.save_messages(thread_id, [text_message("m")])
     for bad in (-1, "3", 1.5):
-        await expect_raises(
+        err = await expect_raises(
             InvalidArgumentError,
             adapter.list_messages(thread_id, limit=cast(Any, bad)),
             f"limit={bad!r}",
         )
+        expect_equal(err.argument, "limit", "InvalidArgumentError.argument")
+
+
+@check()
+async def rejects_bad_expected_updated_at(ctx: CheckContext) -> None:
+    """An ``expected_updated_at`` that is not a timezone-aware datetime (a naive one,
+    a string, a number) raises ``InvalidArgumentError`` naming it; nothing is written."""
+    adapter, thread_id = ctx.adapter, ctx.thread_id()
+    sid = ctx.session_id()
+    stored = await adapter.save_session(session(sid, thread_id, state=1))
+    naive = (stored.updated_at or datetime.now(UTC)).replace(tzinfo=None)
+    for bad in (naive, naive.isoformat(), 1.5):
+        err = await expect_raises(
+            InvalidArgumentError,
+            adapter.save_session(
+                session(sid, thread_id, state=2), expected_updated_at=cast(Any, bad)
+            ),
+            f"expected_updated_at={bad!r}",
+        )
+        expect_equal(err.argument, "expected_updated_at", "InvalidArgumentError.argument")
+        expect_equal(await adapter.get_session(sid), stored, f"the session after {bad!r}")
 
 
 @check()
