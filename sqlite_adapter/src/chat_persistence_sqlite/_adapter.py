@@ -26,7 +26,14 @@ from chat_persistence.storage import json_text, no_time_left, option_text_proble
 from ._connection import Worker, read, schema_mismatch, write
 from ._contract import Tables
 from ._queries import Queries
-from ._rows import MAX_MICROS, MIN_MICROS, from_micros, message_from_row, session_from_row, to_micros
+from ._rows import (
+    MAX_MICROS,
+    MIN_MICROS,
+    from_micros,
+    message_from_row,
+    session_from_row,
+    to_micros,
+)
 
 _SYNCHRONOUS = ("full", "extra", "normal")
 _VALID = ["busy_timeout", "create_tables", "path", "sdk_version", "synchronous", "tables"]
@@ -147,7 +154,9 @@ class SqlitePersistence(AdapterBase):
             for m, t in zip(batch, times, strict=True)
         ]
 
-    def _store_batch(self, conn: sqlite3.Connection, thread_id: str, batch: list[Encoded]) -> list[Any]:
+    def _store_batch(
+        self, conn: sqlite3.Connection, thread_id: str, batch: list[Encoded]
+    ) -> list[Any]:
         """Upsert under the write lock; returns each message's stored created_at."""
         q = self._q
         if len(batch) == 1:

@@ -58,18 +58,6 @@ class Worker:
 
     async def start(self, *, create_tables: bool) -> None:
         """Open the connection on a new thread, set it up, create missing tables."""
-        if not self.in_memory:
-            folder = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(folder):
-                raise StorageUnavailableError(
-                    "sqlite",
-                    f"the folder of the database file does not exist: {folder!r} "
-                    "(create it first; no file was created)",
-                )
-            if os.path.isdir(self.path):
-                raise StorageUnavailableError(
-                    "sqlite", f"the database path is a folder, not a file: {self.path!r}"
-                )
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="chat-persistence-sqlite")
         try:
             await self._submit(lambda: self._connect(create_tables), "open")
@@ -78,6 +66,8 @@ class Worker:
             raise
 
     def _connect(self, create_tables: bool) -> None:
+        if not self.in_memory:
+            self._check_path()
         conn = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout,
@@ -97,6 +87,20 @@ class Worker:
             conn.close()
             raise
         self._conn = conn
+
+    def _check_path(self) -> None:
+        # sqlite3 would say only "unable to open database file".
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise StorageUnavailableError(
+                "sqlite",
+                f"the folder of the database file does not exist: {folder!r} "
+                "(create it first; no file was created)",
+            )
+        if os.path.isdir(self.path):
+            raise StorageUnavailableError(
+                "sqlite", f"the database path is a folder, not a file: {self.path!r}"
+            )
 
     async def run(self, job: Job[T], where: str) -> T:
         """Run ``job`` with the connection on its thread; a driver error becomes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +42,7 @@ def from_micros(value: object, *, what: str = "a stored time") -> datetime:
 
 def _foreign_time(value: object, what: str) -> datetime:
     micros: int | None = None
-    if isinstance(value, (int, float)) and value == value:  # noqa: PLR0124 - NaN check
+    if isinstance(value, (int, float)) and math.isfinite(value):
         micros = int(max(min(value, MAX_MICROS), MIN_MICROS))
     elif isinstance(value, str):
         try:
@@ -107,7 +108,9 @@ def session_from_row(row: Sequence[Any]) -> Session:
     try:
         return Session(**fields)
     except InvalidMessageError as err:
-        logger.warning("session %r: the stored row breaks a rule (%s); returned as stored", sid, err)
+        logger.warning(
+            "session %r: the stored row breaks a rule (%s); returned as stored", sid, err
+        )
         # Without the validators, for this call only.
         session = object.__new__(Session)
         for name, value in fields.items():
