@@ -12,12 +12,15 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from chat_persistence import (
+    JSON,
     Capability,
     ConfigError,
+    DataPart,
     Message,
     SchemaMismatchError,
     StorageUnavailableError,
@@ -325,3 +328,26 @@ def test_a_relative_url_is_relative_to_the_working_directory(tmp_path: Path) -> 
     assert "here.db" in os.listdir(tmp_path)
     with sqlite3.connect(tmp_path / "here.db") as raw:
         assert raw.execute("SELECT message_id FROM chat_messages").fetchall() == [("m",)]
+
+
+async def test_numbers_read_back_exactly_through_every_read_path(
+    sqlite_adapter: SqlitePersistence,
+) -> None:
+    """The fast JSON path would turn integers beyond 64 bits into floats."""
+    numbers: list[JSON] = [2**64, -(2**63) - 1, 10**30, 2**63 - 1, 1e16, 1e23, 0.1, -0.0]
+    plain = Message("plain", "user", [TextPart("no digits here")])
+    big = Message("big", "user", [DataPart(numbers)])
+    await sqlite_adapter.save_messages("t", [plain, big])
+    expected = [*numbers[:-1], 0.0]
+    reads = [
+        (await sqlite_adapter.list_messages("t"))[1],
+        (await sqlite_adapter.list_messages("t", limit=1))[0],
+        await sqlite_adapter.get_message("t", "big"),
+        (await sqlite_adapter.delete_messages("t", ["big"]))[0],
+    ]
+    for read in reads:
+        assert read is not None
+        part = read.parts[0]
+        assert isinstance(part, DataPart)
+        assert json.dumps(part.data) == json.dumps(expected)
+        assert [type(v) for v in cast(list[JSON], part.data)] == [type(v) for v in expected]

@@ -21,16 +21,18 @@ from chat_persistence import (
     stored_message,
     unstructure_parts,
 )
-from chat_persistence.storage import json_text, no_time_left, option_text_problem
+from chat_persistence.storage import no_time_left, option_text_problem
 
 from ._connection import Worker, read, schema_mismatch, write
 from ._contract import Tables
+from ._json import dumps, loads
 from ._queries import Queries
 from ._rows import (
     MAX_MICROS,
     MIN_MICROS,
     from_micros,
     message_from_row,
+    messages_from_rows,
     session_from_row,
     to_micros,
 )
@@ -133,7 +135,7 @@ class SqlitePersistence(AdapterBase):
                 m.role,
                 m.session_id,
                 None if m.created_at is None else to_micros(m.created_at),
-                json_text(unstructure_parts(m.parts)),
+                dumps(unstructure_parts(m.parts)),
             )
             for m in messages
         ]
@@ -149,7 +151,7 @@ class SqlitePersistence(AdapterBase):
                 role=m[1],
                 session_id=m[2],
                 created_at=from_micros(t),
-                parts_json=json.loads(m[4]),
+                parts_json=loads(m[4]),
             )
             for m, t in zip(batch, times, strict=True)
         ]
@@ -218,7 +220,7 @@ class SqlitePersistence(AdapterBase):
             rows = await self._worker.run(page, "list_messages")
         if query.newest_first:
             rows.reverse()
-        return [message_from_row(thread_id, row) for row in rows]
+        return messages_from_rows(thread_id, rows)
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._worker.run(
@@ -243,15 +245,15 @@ class SqlitePersistence(AdapterBase):
             "delete_messages",
         )
         rows.sort(key=lambda r: (r[3], r[5]))
-        return [message_from_row(thread_id, row) for row in rows]
+        return messages_from_rows(thread_id, rows)
 
     # -- sessions ---------------------------------------------------------------
 
     async def _save_session(
         self, session: Session, expected_updated_at: datetime | None
     ) -> Session:
-        state = None if session.state is None else json_text(session.state)
-        metadata = None if session.metadata is None else json_text(session.metadata)
+        state = None if session.state is None else dumps(session.state)
+        metadata = None if session.metadata is None else dumps(session.metadata)
         created = None if session.created_at is None else to_micros(session.created_at)
         expected = None if expected_updated_at is None else to_micros(expected_updated_at)
 

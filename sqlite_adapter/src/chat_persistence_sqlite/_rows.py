@@ -8,14 +8,17 @@ returned as near to what is stored as Python allows.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from chat_persistence import InvalidMessageError, Message, Session, stored_message
+
+from ._json import has_long_digit_run, loads
 
 logger = logging.getLogger("chat_persistence.sqlite")
 
@@ -36,7 +39,7 @@ def from_micros(value: object, *, what: str = "a stored time") -> datetime:
     """Stored microseconds as a UTC datetime; another program's value that is not
     one is logged and read as the nearest time Python has."""
     if type(value) is int and MIN_MICROS <= value <= MAX_MICROS:
-        return _EPOCH + timedelta(microseconds=value)
+        return _EPOCH + timedelta(0, 0, value)
     return _foreign_time(value, what)
 
 
@@ -60,20 +63,55 @@ def loads_parts(text: object) -> object:
     as an ``UnknownPart`` with a warning)."""
     if isinstance(text, str):
         try:
-            return json.loads(text)
+            return loads(text)
         except ValueError:
             return text
     return text
 
 
+def messages_from_rows(thread_id: str, rows: Sequence[Sequence[Any]]) -> list[Message]:
+    """``message_from_row`` for each row (the hot path of every listing): the check
+    for long digit runs that orjson needs is done once for the whole page."""
+    texts = [row[4] for row in rows]
+    if not all(type(t) is str for t in texts) or has_long_digit_run("\n".join(texts)):
+        return [message_from_row(thread_id, row) for row in rows]
+    messages: list[Message] = []
+    for row in rows:
+        micros = row[3]
+        if type(micros) is int and MIN_MICROS <= micros <= MAX_MICROS:
+            created_at = _EPOCH + timedelta(0, 0, micros)
+        else:
+            created_at = _foreign_time(micros, f"created_at of message {row[0]!r}")
+        try:
+            parts: object = orjson.loads(row[4])
+        except orjson.JSONDecodeError:
+            parts = loads_parts(row[4])
+        messages.append(
+            stored_message(
+                thread_id=thread_id,
+                message_id=row[0],
+                role=row[1],
+                session_id=row[2],
+                created_at=created_at,
+                parts_json=parts,
+            )
+        )
+    return messages
+
+
 def message_from_row(thread_id: str, row: Sequence[Any]) -> Message:
     """A message from ``message_id, role, session_id, created_at, parts_json``."""
+    micros = row[3]
+    if type(micros) is int and MIN_MICROS <= micros <= MAX_MICROS:
+        created_at = _EPOCH + timedelta(0, 0, micros)
+    else:
+        created_at = _foreign_time(micros, f"created_at of message {row[0]!r}")
     return stored_message(
         thread_id=thread_id,
         message_id=row[0],
         role=row[1],
         session_id=row[2],
-        created_at=from_micros(row[3], what=f"created_at of message {row[0]!r}"),
+        created_at=created_at,
         parts_json=loads_parts(row[4]),
     )
 
@@ -83,7 +121,7 @@ def _loads_json(value: object, what: str) -> Any:
         return None
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return loads(value)
         except ValueError:
             pass
     logger.warning("%s is not JSON text; returned as stored", what)
