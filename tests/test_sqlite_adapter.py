@@ -351,3 +351,17 @@ async def test_numbers_read_back_exactly_through_every_read_path(
         assert isinstance(part, DataPart)
         assert json.dumps(part.data) == json.dumps(expected)
         assert [type(v) for v in cast(list[JSON], part.data)] == [type(v) for v in expected]
+
+
+async def test_saves_in_flight_when_closing_still_complete(sqlite_path: Path) -> None:
+    adapter = SqlitePersistence(path=str(sqlite_path))
+    await adapter.open()
+    saves = [
+        asyncio.create_task(adapter.save_messages("t", [Message(f"m{i}", "user", [])]))
+        for i in range(20)
+    ]
+    await asyncio.sleep(0)  # every save has handed its job to the connection's thread
+    await adapter.aclose()
+    assert all(len(saved) == 1 for saved in await asyncio.gather(*saves))
+    async with SqlitePersistence(path=str(sqlite_path)) as reopened:
+        assert len(await reopened.list_messages("t")) == 20

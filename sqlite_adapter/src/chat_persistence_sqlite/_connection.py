@@ -31,6 +31,7 @@ T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 
 IN_MEMORY = ":memory:"
+MIN_SQLITE = (3, 35, 0)
 
 
 def storage_error(err: sqlite3.Error, where: str) -> StorageUnavailableError:
@@ -66,6 +67,12 @@ class Worker:
             raise
 
     def _connect(self, create_tables: bool) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StorageUnavailableError(
+                "sqlite",
+                f"SQLite {sqlite3.sqlite_version} is too old: this backend needs "
+                f"{'.'.join(map(str, MIN_SQLITE))} or later (RETURNING, json_each)",
+            )
         if not self.in_memory:
             self._check_path()
         conn = sqlite3.connect(
@@ -106,12 +113,11 @@ class Worker:
         """Run ``job`` with the connection on its thread; a driver error becomes
         ``StorageUnavailableError``, or ``SchemaMismatchError`` when the file lacks
         a table or column of the contract."""
-        return await self._submit(lambda: job(self._connection()), where)
-
-    def _connection(self) -> sqlite3.Connection:
+        # Taken now: a job queued before stop() still runs on the connection,
+        # which stop() closes only after it.
         conn = self._conn
         assert conn is not None, "the worker is not started"
-        return conn
+        return await self._submit(lambda: job(conn), where)
 
     async def _submit(self, call: Callable[[], T], where: str) -> T:
         executor = self._executor
