@@ -23,6 +23,7 @@ from chat_persistence import (
     DataPart,
     Message,
     SchemaMismatchError,
+    Session,
     StorageUnavailableError,
     StoredPartsWarning,
     TextPart,
@@ -365,3 +366,25 @@ async def test_saves_in_flight_when_closing_still_complete(sqlite_path: Path) ->
     assert all(len(saved) == 1 for saved in await asyncio.gather(*saves))
     async with SqlitePersistence(path=str(sqlite_path)) as reopened:
         assert len(await reopened.list_messages("t")) == 20
+
+
+async def test_validation_names_a_missing_key_and_a_table_without_rowid(sqlite_path: Path) -> None:
+    ddl = reference_ddl().replace(
+        "  PRIMARY KEY (thread_id, message_id)\n)",
+        "  PRIMARY KEY (thread_id, message_id)\n) WITHOUT ROWID",
+    )
+    ddl = ddl.replace("  PRIMARY KEY (session_id)\n)", "  x TEXT\n)")
+    with sqlite3.connect(sqlite_path) as raw:
+        raw.executescript(ddl)
+    async with SqlitePersistence(path=str(sqlite_path), create_tables=False) as adapter:
+        with pytest.raises(SchemaMismatchError) as caught:
+            await adapter.validate_schema()
+        with pytest.raises(SchemaMismatchError):
+            await adapter.list_messages("t")
+        with pytest.raises(SchemaMismatchError):
+            await adapter.save_session(Session("s", "t", "v"))
+    assert caught.value.missing_tables == []
+    assert caught.value.other_problems == [
+        "table chat_messages is WITHOUT ROWID: its rowid keeps ties in save order",
+        "table chat_sessions has no primary key or unique index on (session_id)",
+    ]

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from chat_persistence import SchemaMismatchError, StorageUnavailableError
 
-from ._contract import COLUMNS, Tables, ddl_statements, quote_identifier
+from ._contract import COLUMNS, PRIMARY_KEYS, Tables, ddl_statements, quote_identifier
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
@@ -148,7 +148,7 @@ class Worker:
 
 def _is_schema_error(err: sqlite3.Error) -> bool:
     text = str(err)
-    return text.startswith(("no such table", "no such column", "table ")) or "has no column" in text
+    return text.startswith(("no such table", "no such column", "table ", "ON CONFLICT clause"))
 
 
 def write(conn: sqlite3.Connection, job: Job[T]) -> T:
@@ -180,9 +180,11 @@ def _create_tables(conn: sqlite3.Connection, tables: Tables) -> None:
 
 
 def schema_mismatch(conn: sqlite3.Connection, tables: Tables) -> SchemaMismatchError | None:
-    """What the file lacks of the column contract, or None when nothing is missing."""
+    """What the file lacks of the column contract, or None when nothing is missing:
+    tables, columns, the key upserts need, and the rowid that orders ties."""
     missing_tables: list[str] = []
     missing_columns: dict[str, list[str]] = {}
+    other: list[str] = []
     for role, columns in COLUMNS.items():
         name = tables.role(role)
         rows = conn.execute(f"PRAGMA table_xinfo({quote_identifier(name)})").fetchall()
@@ -193,6 +195,31 @@ def schema_mismatch(conn: sqlite3.Connection, tables: Tables) -> SchemaMismatchE
         lacking = [c.name for c in columns if c.name not in present]
         if lacking:
             missing_columns[name] = lacking
-    if missing_tables or missing_columns:
-        return SchemaMismatchError(missing_tables, missing_columns)
+            continue
+        key = PRIMARY_KEYS[role]
+        if not _has_unique_index(conn, name, key):
+            other.append(f"table {name} has no primary key or unique index on ({', '.join(key)})")
+        if role == "messages" and not _has_rowid(conn, name):
+            other.append(f"table {name} is WITHOUT ROWID: its rowid keeps ties in save order")
+    if missing_tables or missing_columns or other:
+        return SchemaMismatchError(missing_tables, missing_columns, other_problems=other)
     return None
+
+
+def _has_unique_index(conn: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> bool:
+    for index in conn.execute(f"PRAGMA index_list({quote_identifier(table)})").fetchall():
+        # (seq, name, unique, origin, partial)
+        if not index[2] or index[4]:
+            continue
+        info = conn.execute(f"PRAGMA index_info({quote_identifier(str(index[1]))})").fetchall()
+        if sorted(str(r[2]) for r in info) == sorted(columns):
+            return True
+    return False
+
+
+def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    try:
+        conn.execute(f"SELECT rowid FROM {quote_identifier(table)} LIMIT 0")
+    except sqlite3.OperationalError:
+        return False
+    return True
