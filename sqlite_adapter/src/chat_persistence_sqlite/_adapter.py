@@ -18,14 +18,13 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
-    stored_message,
     unstructure_parts,
 )
 from chat_persistence.storage import no_time_left, option_text_problem
 
 from ._connection import Worker, read, schema_mismatch, write
 from ._contract import Tables
-from ._json import dumps, loads
+from ._json import dumps
 from ._queries import Queries
 from ._rows import (
     MAX_MICROS,
@@ -144,17 +143,8 @@ class SqlitePersistence(AdapterBase):
             "save_messages",
         )
         # Decoded from our own text, so nothing is shared with the caller's parts.
-        return [
-            stored_message(
-                thread_id=thread_id,
-                message_id=m[0],
-                role=m[1],
-                session_id=m[2],
-                created_at=from_micros(t),
-                parts_json=loads(m[4]),
-            )
-            for m, t in zip(batch, times, strict=True)
-        ]
+        rows = [(m[0], m[1], m[2], t, m[4]) for m, t in zip(batch, times, strict=True)]
+        return messages_from_rows(thread_id, rows)
 
     def _store_batch(
         self, conn: sqlite3.Connection, thread_id: str, batch: list[Encoded]
@@ -166,8 +156,13 @@ class SqlitePersistence(AdapterBase):
         else:
             ids = json.dumps([m[0] for m in batch])
             found = conn.execute(q.present, (thread_id, ids)).fetchall()
-        present: dict[str, Any] = dict(found)
-        newest = conn.execute(q.newest_time, (thread_id,)).fetchone()[0]
+        present: dict[str, Any] = {}
+        newest: object = None
+        for message_id, created in found:
+            if message_id is None:
+                newest = created
+            else:
+                present[message_id] = created
         next_auto = _now_us()
         if type(newest) is int:
             next_auto = max(next_auto, newest + 1)

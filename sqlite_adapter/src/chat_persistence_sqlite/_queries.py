@@ -26,13 +26,17 @@ class Queries:
         m = quote_identifier(tables.messages)
         s = quote_identifier(tables.sessions)
         self.m, self.s = m, s
-        self.newest_time = f"SELECT max(created_at) FROM {m} WHERE thread_id = ?"
+        # The batch's messages already stored, and (message_id NULL) the thread's
+        # newest time, in one statement. Parameters: thread, ids as a JSON array.
+        newest = f" UNION ALL SELECT NULL, max(created_at) FROM {m} WHERE thread_id = ?1"
         self.present = (
-            f"SELECT message_id, created_at FROM {m}"
-            " WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))"
+            f"SELECT message_id, created_at FROM {m} WHERE thread_id = ?1"
+            " AND message_id IN (SELECT value FROM json_each(?2))" + newest
         )
+        # The same for one message. Parameters: thread, id.
         self.present_one = (
-            f"SELECT message_id, created_at FROM {m} WHERE thread_id = ? AND message_id = ?"
+            f"SELECT message_id, created_at FROM {m} WHERE thread_id = ?1 AND message_id = ?2"
+            + newest
         )
         # created_at is not in SET: a re-saved message keeps its time, so its place.
         self.upsert_message = (
