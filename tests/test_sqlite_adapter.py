@@ -388,3 +388,39 @@ async def test_validation_names_a_missing_key_and_a_table_without_rowid(sqlite_p
         "table chat_messages is WITHOUT ROWID: its rowid keeps ties in save order",
         "table chat_sessions has no primary key or unique index on (session_id)",
     ]
+
+
+async def test_a_write_lock_held_too_long_is_unavailable_then_the_adapter_recovers(
+    sqlite_path: Path,
+) -> None:
+    async with SqlitePersistence(path=str(sqlite_path), busy_timeout=0.05) as adapter:
+        await adapter.save_messages("t", [Message("a", "user", [])])
+        other = sqlite3.connect(sqlite_path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process's writer, holding the lock
+            with pytest.raises(StorageUnavailableError, match="locked") as caught:
+                await adapter.save_messages("t", [Message("b", "user", [])])
+            assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+            # Readers are not blocked by a writer in WAL mode.
+            assert [m.id for m in await adapter.list_messages("t")] == ["a"]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await adapter.save_messages("t", [Message("b", "user", [])])
+        assert [m.id for m in await adapter.list_messages("t")] == ["a", "b"]
+
+
+async def test_a_cancelled_save_leaves_the_adapter_usable(
+    sqlite_adapter: SqlitePersistence,
+) -> None:
+    batch = [Message(f"m{i:05d}", "user", [TextPart("x" * 100)]) for i in range(5_000)]
+    save = asyncio.create_task(sqlite_adapter.save_messages("t", batch))
+    await asyncio.sleep(0)
+    save.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await save
+    # The job had started: it ran whole or not at all, and the next one works.
+    count = len(await sqlite_adapter.list_messages("t"))
+    assert count in (0, len(batch))
+    await sqlite_adapter.save_messages("t", [Message("after", "user", [])])
+    assert (await sqlite_adapter.list_messages("t", limit=1))[0].id == "after"
