@@ -79,7 +79,6 @@ class Worker:
             self.path,
             timeout=self.busy_timeout,
             isolation_level=None,  # we issue BEGIN and COMMIT ourselves
-            check_same_thread=False,  # used on the worker thread only, but closed by stop()
             cached_statements=64,
         )
         try:
