@@ -1,15 +1,16 @@
 """Hostile input, differential: Hypothesis builds calls across the whole range of
 ids, roles, parts, state and metadata (empty strings, NUL, lone surrogates, astral
 characters, very long strings, deep nesting, huge and non-finite numbers,
-non-string keys, non-JSON objects), runs each on the memory backend and on
-PostgreSQL 16, and checks that both give the same outcome: both store it and
-return it identically, or both reject it with the same error before writing."""
+non-string keys, non-JSON objects), runs each on the memory backend, on
+PostgreSQL 16 and on SQLite, and checks that all give the same outcome: all store it
+and return it identically, or all reject it with the same error before writing."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import sqlite3
 import warnings
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
@@ -31,6 +32,7 @@ from chat_persistence import (
 )
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_postgres import PostgresPersistence
+from chat_persistence_sqlite import SqlitePersistence
 from fix_pg import PgSchema
 from strategies import (
     hostile_datetimes,
@@ -250,6 +252,14 @@ def row_counts_memory(adapter: MemoryPersistence) -> tuple[int, int]:
     return sum(len(t.rows) for t in store._threads.values()), len(store._sessions)
 
 
+async def row_counts_sqlite(adapter: SqlitePersistence) -> tuple[int, int]:
+    def count(conn: sqlite3.Connection) -> tuple[int, int]:
+        m = conn.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
+        return m, conn.execute("SELECT count(*) FROM chat_sessions").fetchone()[0]
+
+    return await adapter._worker.run(count, "count")
+
+
 async def check(
     pg: PostgresPersistence,
     admin: psycopg.Connection[Any],
@@ -263,19 +273,22 @@ async def check(
         )
     )
     started = datetime.now(UTC)
-    async with MemoryPersistence() as memory:
+    async with MemoryPersistence() as memory, SqlitePersistence() as lite:
         results: list[tuple[object, ...]] = []
-        for adapter in (memory, pg):
+        for adapter in (memory, pg, lite):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 seeded = await adapter.save_messages("t", case.seed)
                 await adapter.save_session(Session("s", "t", "v", state={"n": 1}))
             assert len(seeded) == len(case.seed)
             results.append(await outcome(adapter, case, started))
-        on_memory, on_postgres = results
+        on_memory, on_postgres, on_sqlite = results
         assert on_memory == on_postgres, "the backends disagree on this call"
+        assert on_memory == on_sqlite, "memory and sqlite disagree on this call"
         assert await snapshot(memory, case, started) == await snapshot(pg, case, started)
+        assert await snapshot(memory, case, started) == await snapshot(lite, case, started)
         assert row_counts_memory(memory) == await row_counts_postgres(admin, schema)
+        assert row_counts_memory(memory) == await row_counts_sqlite(lite)
     tally["hostile inputs tried per backend"] += 1
     alike = "rejected" if on_memory[0] == "error" else "stored or read"
     tally[f"hostile inputs {alike} alike"] += 1
@@ -362,8 +375,8 @@ async def test_numbers_jsonb_would_change_read_back_the_same(
     return what the memory backend always did (with -0.0 as 0.0 everywhere)."""
     from chat_persistence import DataPart
 
-    async with MemoryPersistence() as memory:
-        for adapter in (memory, pg_adapter):
+    async with MemoryPersistence() as memory, SqlitePersistence() as lite:
+        for adapter in (memory, pg_adapter, lite):
             saved = await adapter.save_messages("t", [Message("m", "user", [DataPart([value])])])
             await adapter.save_session(Session("s", "t", "v", state={"v": value}))
             got = await adapter.get_message("t", "m")

@@ -1,4 +1,4 @@
-"""Large data, on PostgreSQL 16 and the memory backend: a 10 MB part round-trips,
+"""Large data, on PostgreSQL 16, SQLite and the memory backend: a 10 MB part round-trips,
 and a thread of 100,000 messages pages forwards and backwards completely, in order."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -21,6 +22,7 @@ from chat_persistence import (
 )
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_postgres import PostgresPersistence
+from chat_persistence_sqlite import SqlitePersistence
 from fix_pg import PgSchema
 
 THREAD_SIZE = 100_000
@@ -29,11 +31,16 @@ TIES = 1_000
 PAGE = 1_000
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", "postgres", "sqlite"])
 async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[PersistenceAdapter]:
     if request.param == "memory":
         async with MemoryPersistence() as memory:
             yield memory
+        return
+    if request.param == "sqlite":
+        path: Path = request.getfixturevalue("sqlite_path")
+        async with SqlitePersistence(path=str(path)) as lite:
+            yield lite
         return
     schema: PgSchema = request.getfixturevalue("pg_schema")
     tables: dict[str, str] = request.getfixturevalue("pg_tables")

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,6 +19,7 @@ import pytest
 from chat_persistence import ConflictError, PersistenceAdapter, Session
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_postgres import PostgresPersistence
+from chat_persistence_sqlite import SqlitePersistence
 from fix_pg import PgSchema
 
 WORKERS = 8
@@ -76,13 +78,18 @@ async def check(adapter: PersistenceAdapter, ledger: Ledger, attempts: int) -> N
     assert ledger.conflicts > 0, "the workers never raced: the test proves nothing"
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", "postgres", "sqlite"])
 async def adapter(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[PersistenceAdapter]:
     if request.param == "memory":
         async with MemoryPersistence() as memory:
             yield memory
+        return
+    if request.param == "sqlite":
+        path: Path = request.getfixturevalue("sqlite_path")
+        async with SqlitePersistence(path=str(path)) as lite:
+            yield lite
         return
     schema: PgSchema = request.getfixturevalue("pg_schema")
     tables: dict[str, str] = request.getfixturevalue("pg_tables")
@@ -100,6 +107,7 @@ async def test_compare_and_set_under_concurrent_workers(
     await asyncio.gather(*(increment(adapter, ledger, ROUNDS) for _ in range(WORKERS)))
     await check(adapter, ledger, WORKERS * ROUNDS)
     name = "postgres" if isinstance(adapter, PostgresPersistence) else "memory"
+    name = "sqlite" if isinstance(adapter, SqlitePersistence) else name
     tally[f"session compare-and-set attempts ({name})"] += WORKERS * ROUNDS
     tally[f"session conflicts raised ({name})"] += ledger.conflicts
 

@@ -1,0 +1,151 @@
+"""The column contract in SQLite's types, the table names, and the DDL.
+
+The columns are the Postgres contract's, by name. Times are INTEGER microseconds
+since 1970-01-01 UTC: they sort as numbers, exactly in time order, and keep every
+microsecond (an ISO text would sort wrongly across time zones and years before
+1000). JSON is TEXT. Ties of equal ``created_at`` list in save order by the
+table's ``rowid``, which an upsert keeps and a new row always gets larger than
+every row present.
+
+No sqlite3 here: the plugin module and ``chat-persistence ddl`` use this module
+without loading the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from chat_persistence import ConfigError
+
+DEFAULT_TABLES: Mapping[str, str] = {"messages": "chat_messages", "sessions": "chat_sessions"}
+"""The seed's table names, used for any key a ``tables`` mapping leaves out."""
+
+
+@attrs.frozen
+class Column:
+    """One column: its name, its SQLite type, and whether it may hold NULL."""
+
+    name: str
+    sql_type: str
+    nullable: bool
+
+
+MESSAGE_COLUMNS: tuple[Column, ...] = (
+    Column("thread_id", "TEXT", nullable=False),
+    Column("message_id", "TEXT", nullable=False),
+    Column("session_id", "TEXT", nullable=True),
+    Column("user_id", "TEXT", nullable=True),
+    Column("role", "TEXT", nullable=False),
+    Column("created_at", "INTEGER", nullable=False),
+    Column("parts_json", "TEXT", nullable=False),
+)
+SESSION_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "TEXT", nullable=False),
+    Column("thread_id", "TEXT", nullable=False),
+    Column("sdk_version", "TEXT", nullable=False),
+    Column("state_json", "TEXT", nullable=True),
+    Column("metadata_json", "TEXT", nullable=True),
+    Column("created_at", "INTEGER", nullable=False),
+    Column("updated_at", "INTEGER", nullable=False),
+    Column("archived_at", "INTEGER", nullable=True),
+)
+COLUMNS: Mapping[str, tuple[Column, ...]] = {
+    "messages": MESSAGE_COLUMNS,
+    "sessions": SESSION_COLUMNS,
+}
+PRIMARY_KEYS: Mapping[str, tuple[str, ...]] = {
+    "messages": ("thread_id", "message_id"),
+    "sessions": ("session_id",),
+}
+INDEXES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "messages": (("thread_created", ("thread_id", "created_at")), ("session", ("session_id",))),
+    "sessions": (("thread", ("thread_id",)),),
+}
+"""Per table role: (index name suffix, columns). The first serves every listing:
+SQLite appends the rowid to it, so it is also in listing order."""
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as one SQLite identifier, always quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _bad(role: str, value: object, reason: str) -> ConfigError:
+    return ConfigError(
+        f"invalid {role} table name {value!r}: {reason}",
+        backend="sqlite",
+        option=f"{role}_table",
+        valid=sorted(f"{r}_table" for r in DEFAULT_TABLES),
+    )
+
+
+@attrs.frozen
+class Tables:
+    """The two table names an adapter uses, each one identifier used verbatim."""
+
+    messages: str
+    sessions: str
+
+    @classmethod
+    def from_mapping(cls, tables: Mapping[str, str] | None) -> Tables:
+        """``{"messages": ..., "sessions": ...}``, either key optional, any other
+        key a ``ConfigError``."""
+        given = dict(tables or {})
+        unknown = sorted(set(given) - set(DEFAULT_TABLES))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in tables: {', '.join(map(repr, unknown))}; "
+                "valid keys: messages, sessions",
+                backend="sqlite",
+                option="tables",
+                valid=sorted(DEFAULT_TABLES),
+            )
+        names = {**DEFAULT_TABLES, **given}
+        for role, name in names.items():
+            if not isinstance(name, str):
+                raise _bad(role, name, f"must be a string, not {type(name).__name__}")
+            if name == "":
+                raise _bad(role, name, "must not be empty")
+            if "\x00" in name:
+                raise _bad(role, name, "contains a NUL character")
+            if name.lower().startswith("sqlite_"):
+                raise _bad(role, name, "names starting with 'sqlite_' are reserved by SQLite")
+        if names["messages"].lower() == names["sessions"].lower():
+            raise _bad("sessions", names["sessions"], "is the messages table too")
+        return cls(messages=names["messages"], sessions=names["sessions"])
+
+    def role(self, role: str) -> str:
+        """The table playing ``role`` (``"messages"`` or ``"sessions"``)."""
+        return self.messages if role == "messages" else self.sessions
+
+
+def ddl_statements(tables: Tables, *, if_not_exists: bool) -> list[str]:
+    """The statements that create both tables and their indexes."""
+    maybe = " IF NOT EXISTS" if if_not_exists else ""
+    statements: list[str] = []
+    for role in ("messages", "sessions"):
+        name = tables.role(role)
+        lines = [f"  {_column_sql(c)}," for c in COLUMNS[role]]
+        lines.append(f"  PRIMARY KEY ({', '.join(PRIMARY_KEYS[role])})")
+        body = "\n".join(lines)
+        statements.append(f"CREATE TABLE{maybe} {quote_identifier(name)} (\n{body}\n)")
+        for suffix, columns in INDEXES[role]:
+            index = quote_identifier(f"{name}_{suffix}")
+            statements.append(
+                f"CREATE INDEX{maybe} {index} ON {quote_identifier(name)} ({', '.join(columns)})"
+            )
+    return statements
+
+
+def _column_sql(column: Column) -> str:
+    return f"{column.name} {column.sql_type}" + ("" if column.nullable else " NOT NULL")
+
+
+def reference_ddl(tables: Mapping[str, str] | None = None) -> str:
+    """The SQLite DDL (tables and indexes) for the given table names. Times are
+    INTEGER microseconds since the epoch (UTC); JSON is TEXT."""
+    statements = ddl_statements(Tables.from_mapping(tables), if_not_exists=False)
+    header = "-- created_at, updated_at, archived_at: INTEGER microseconds since 1970-01-01 UTC"
+    return header + "\n" + ";\n\n".join(statements) + ";\n"
