@@ -1,0 +1,317 @@
+"""``ChatPersistenceSession``: the OpenAI Agents SDK's ``Session`` over any adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, cast
+
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
+
+from chat_persistence import (
+    Message,
+    NotFoundError,
+    OperationNotSupportedError,
+    PersistenceAdapter,
+    PersistenceError,
+    ToolCallPart,
+    create_adapter,
+    supports_delete_messages,
+    validate_id,
+)
+
+from ._decode import decode
+from ._encode import encode
+
+if TYPE_CHECKING:
+    from agents.items import TResponseInputItem
+
+_SCAN_PAGE = 200
+"""Messages read per page when looking back through a thread."""
+
+
+class SessionClosedError(PersistenceError, RuntimeError):
+    """An operation was called on a ``ChatPersistenceSession`` after ``close()``."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(
+            f"ChatPersistenceSession {session_id!r} is closed: make a new one to go on"
+        )
+
+
+class ChatPersistenceSession:
+    """An Agents SDK ``Session`` whose history lives in a chat-persistence thread.
+
+    The SDK session id is the thread id; each item is one ``Message`` that other
+    runtimes reading the thread understand, and reads back JSON-equal to what was
+    added. ``ChatPersistenceSession(session_id, adapter)`` uses an adapter the host
+    opens and closes; ``from_url`` makes (and owns) one.
+    """
+
+    session_id: str
+    """The SDK session id, which is the thread id."""
+    session_settings: SessionSettings | None
+    """The SDK's settings; ``limit`` is the default of ``get_items``."""
+
+    def __init__(
+        self,
+        session_id: str,
+        adapter: PersistenceAdapter,
+        *,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+    ) -> None:
+        validate_id("session_id", session_id)
+        self.session_id = session_id
+        self.session_settings = (
+            SessionSettings()
+            if session_settings is None
+            else coerce_session_settings(cast(Any, session_settings))
+        )
+        self._adapter = adapter
+        self._owned = False
+        self._closed = False
+        self._ready = False
+        self._opening: concurrent.futures.Future[None] | None = None
+        self._lock = threading.Lock()
+        self._tool_names: dict[str, str] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_url(
+        cls,
+        session_id: str,
+        url: str | None = None,
+        *,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+    ) -> Self:
+        """A session owning an adapter made by ``create_adapter(url)`` (``None``: from
+        ``CHAT_PERSISTENCE_URL``). No I/O until first use; ``aclose()`` or ``close()``
+        releases the adapter."""
+        session = cls(session_id, create_adapter(url), session_settings=session_settings)
+        session._owned = True
+        return session
+
+    @property
+    def adapter(self) -> PersistenceAdapter:
+        """The adapter holding this session's thread."""
+        return self._adapter
+
+    def __repr__(self) -> str:
+        owner = "owned" if self._owned else "host's"
+        state = "closed" if self._closed else "open"
+        return f"<ChatPersistenceSession {self.session_id!r} on {owner} {self._adapter!r}, {state}>"
+
+    # -- the SDK's Session protocol -------------------------------------------------
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The newest ``limit`` items (default ``session_settings.limit``; ``None`` or
+        a negative limit: all), oldest first."""
+        adapter = await self._open()
+        wanted = resolve_session_limit(limit, self.session_settings)
+        if wanted == 0:
+            return []
+        if wanted is None or wanted < 0:
+            items = self._decode(await adapter.list_messages(self.session_id))
+        else:
+            items = await self._newest(adapter, wanted)
+        return cast("list[TResponseInputItem]", items)
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append ``items`` atomically, one message each, in order. An item no store
+        keeps (a NUL character, NaN) raises ``InvalidMessageError`` naming it, and
+        nothing is written."""
+        if self._closed:
+            raise SessionClosedError(self.session_id)
+        if not items:
+            return
+        adapter = await self._open()
+        found = cast(list[object], items)
+        names = self._batch_tool_names(found)
+        missing = _output_call_ids(found) - names.keys()
+        if missing:
+            names.update(await self._lookup_tool_names(adapter, missing))
+        messages = [encode(i, item, names) for i, item in enumerate(found)]
+        await adapter.save_messages(self.session_id, messages)
+        self._remember(messages)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove the newest item and return it (``None`` when there is none). Concurrent
+        pops never return one item twice."""
+        adapter = await self._open()
+        if not supports_delete_messages(adapter):
+            raise OperationNotSupportedError(type(adapter).__name__, "delete_messages")
+        while True:
+            newest = await self._newest_with_items(adapter)
+            if newest is None:
+                return None
+            taken = await adapter.delete_messages(self.session_id, [newest.id])
+            if not taken:
+                continue  # another pop took it first: look again
+            items = decode(taken[0])
+            if len(items) > 1:
+                # Another runtime's message that stands for several items: the rest stay.
+                rest = [encode(i, item, {}) for i, item in enumerate(items[:-1])]
+                await adapter.save_messages(self.session_id, rest)
+            return cast("TResponseInputItem", items[-1])
+
+    async def clear_session(self) -> None:
+        """Delete the thread: its messages and sessions."""
+        adapter = await self._open()
+        await adapter.delete_thread(self.session_id)
+        self._tool_names.clear()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the session; an owned adapter is closed too. Idempotent."""
+        self._closed = True
+        if self._take_ready():
+            await self._adapter.aclose()
+
+    def close(self) -> None:
+        """Close the session from synchronous code (the SDK's ``close()``); an owned
+        adapter is released on the running event loop, or on a new one if none runs."""
+        self._closed = True
+        if not self._take_ready():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._adapter.aclose())
+            return
+        task = loop.create_task(self._adapter.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _take_ready(self) -> bool:
+        """Whether an owned adapter was opened (and so must be closed), exactly once."""
+        with self._lock:
+            opened = self._owned and self._ready
+            self._ready = False
+            return opened
+
+    async def _open(self) -> PersistenceAdapter:
+        if self._closed:
+            raise SessionClosedError(self.session_id)
+        if self._ready or not self._owned:
+            return self._adapter
+        with self._lock:
+            opening = self._opening
+            claimed = opening is None
+            if opening is None:
+                opening = self._opening = concurrent.futures.Future()
+        if claimed:
+            try:
+                await self._adapter.open()
+            except BaseException as err:
+                with self._lock:
+                    self._opening = None
+                opening.set_exception(err)
+                raise
+            with self._lock:
+                self._ready = True
+            opening.set_result(None)
+        else:
+            await asyncio.wrap_future(opening)
+        return self._adapter
+
+    def _decode(self, messages: Iterable[Message]) -> list[dict[str, Any]]:
+        items = [item for message in messages for item in decode(message)]
+        for item in items:
+            if item.get("type") == "function_call":
+                call_id, name = item.get("call_id"), item.get("name")
+                if isinstance(call_id, str) and isinstance(name, str):
+                    self._tool_names[call_id] = name
+        return items
+
+    async def _newest(self, adapter: PersistenceAdapter, wanted: int) -> list[dict[str, Any]]:
+        """The newest ``wanted`` items: one page when every message is one item."""
+        items: list[dict[str, Any]] = []
+        before: str | None = None
+        while len(items) < wanted:
+            page_size = wanted - len(items)
+            try:
+                page = await adapter.list_messages(self.session_id, limit=page_size, before=before)
+            except NotFoundError:  # the cursor was deleted meanwhile: read again
+                items, before = [], None
+                continue
+            items = self._decode(page) + items
+            if len(page) < page_size:
+                break
+            before = page[0].id
+        return items[-wanted:]
+
+    async def _newest_with_items(self, adapter: PersistenceAdapter) -> Message | None:
+        """The newest message that stands for at least one item."""
+        before: str | None = None
+        while True:
+            page = await adapter.list_messages(self.session_id, limit=1, before=before)
+            if not page:
+                return None
+            if decode(page[0]):
+                return page[0]
+            before = page[0].id
+
+    def _batch_tool_names(self, items: Sequence[object]) -> dict[str, str]:
+        names = dict(self._tool_names)
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                call = cast(dict[str, Any], item)
+                if isinstance(call.get("call_id"), str) and isinstance(call.get("name"), str):
+                    names[call["call_id"]] = call["name"]
+        return names
+
+    async def _lookup_tool_names(
+        self, adapter: PersistenceAdapter, call_ids: set[str]
+    ) -> dict[str, str]:
+        """Tool names of the calls in the thread that ``call_ids`` answer, newest first."""
+        found: dict[str, str] = {}
+        before: str | None = None
+        while len(found) < len(call_ids):
+            page = await adapter.list_messages(self.session_id, limit=_SCAN_PAGE, before=before)
+            for message in reversed(page):
+                for part in message.parts:
+                    if isinstance(part, ToolCallPart) and part.tool_call_id in call_ids:
+                        found.setdefault(part.tool_call_id, part.tool_name)
+            if len(page) < _SCAN_PAGE:
+                break
+            before = page[0].id
+        return found
+
+    def _remember(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            for part in message.parts:
+                if isinstance(part, ToolCallPart):
+                    self._tool_names[part.tool_call_id] = part.tool_name
+
+
+def _output_call_ids(items: Iterable[object]) -> set[str]:
+    ids: set[str] = set()
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            call_id = cast(dict[str, Any], item).get("call_id")
+            if isinstance(call_id, str):
+                ids.add(call_id)
+    return ids
