@@ -15,6 +15,7 @@ PACKAGES = [
     "chat_persistence_memory",
     "chat_persistence_postgres",
     "chat_persistence_contract",
+    "chat_persistence_openai_agents",
 ]
 
 

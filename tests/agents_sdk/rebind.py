@@ -110,16 +110,22 @@ def _url(key: str) -> str:
     raise pytest.UsageError(f"unknown CP_AGENTS_SDK_BACKEND {backend!r}")
 
 
+_created: set[str] = set()
+
+
 def _create_pg_tables(dsn: str, schema: str, key: str) -> None:
+    """The reference tables of ``key``, made once per run (every session on one
+    ``db_path`` shares them)."""
     import psycopg
 
     from chat_persistence_postgres import reference_ddl
 
-    ddl = reference_ddl(postgres_tables(schema, key)).replace(
-        "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS "
-    )
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(ddl.encode())
+    with _lock:
+        if key in _created:
+            return
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(reference_ddl(postgres_tables(schema, key)).encode())
+        _created.add(key)
 
 
 def _count() -> None:

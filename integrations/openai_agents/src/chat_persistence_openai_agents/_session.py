@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from agents.memory.session_settings import (
     SessionSettings,
@@ -29,9 +28,12 @@ from chat_persistence import (
 
 from ._decode import decode
 from ._encode import encode
+from ._home import on_home, on_home_sync
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
+
+T = TypeVar("T")
 
 _SCAN_PAGE = 200
 """Messages read per page when looking back through a thread."""
@@ -53,7 +55,9 @@ class ChatPersistenceSession:
     The SDK session id is the thread id; each item is one ``Message`` that other
     runtimes reading the thread understand, and reads back JSON-equal to what was
     added. ``ChatPersistenceSession(session_id, adapter)`` uses an adapter the host
-    opens and closes; ``from_url`` makes (and owns) one.
+    opens and closes, called on the caller's event loop. ``from_url`` makes (and
+    owns) one, which lives on a loop of its own, so the session works from any loop
+    or thread (``Runner.run_sync``, ``asyncio.run`` per call).
     """
 
     session_id: str
@@ -79,10 +83,9 @@ class ChatPersistenceSession:
         self._owned = False
         self._closed = False
         self._ready = False
-        self._opening: concurrent.futures.Future[None] | None = None
+        self._opening: asyncio.Future[None] | None = None
         self._lock = threading.Lock()
         self._tool_names: dict[str, str] = {}
-        self._closing: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(
@@ -114,14 +117,8 @@ class ChatPersistenceSession:
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The newest ``limit`` items (default ``session_settings.limit``; ``None`` or
         a negative limit: all), oldest first."""
-        adapter = await self._open()
         wanted = resolve_session_limit(limit, self.session_settings)
-        if wanted == 0:
-            return []
-        if wanted is None or wanted < 0:
-            items = self._decode(await adapter.list_messages(self.session_id))
-        else:
-            items = await self._newest(adapter, wanted)
+        items = await self._run(lambda adapter: self._get_items(adapter, wanted))
         return cast("list[TResponseInputItem]", items)
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
@@ -130,22 +127,42 @@ class ChatPersistenceSession:
         nothing is written."""
         if self._closed:
             raise SessionClosedError(self.session_id)
-        if not items:
-            return
-        adapter = await self._open()
-        found = cast(list[object], items)
-        names = self._batch_tool_names(found)
-        missing = _output_call_ids(found) - names.keys()
-        if missing:
-            names.update(await self._lookup_tool_names(adapter, missing))
-        messages = [encode(i, item, names) for i, item in enumerate(found)]
-        await adapter.save_messages(self.session_id, messages)
-        self._remember(messages)
+        if items:
+            found = list(cast(list[object], items))
+            await self._run(lambda adapter: self._add_items(adapter, found))
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove the newest item and return it (``None`` when there is none). Concurrent
         pops never return one item twice."""
-        adapter = await self._open()
+        item = await self._run(self._pop_item)
+        return cast("TResponseInputItem | None", item)
+
+    async def clear_session(self) -> None:
+        """Delete the thread: its messages and sessions."""
+        await self._run(lambda adapter: adapter.delete_thread(self.session_id))
+        self._tool_names.clear()
+
+    # -- the operations, on the adapter's loop ----------------------------------------
+
+    async def _get_items(
+        self, adapter: PersistenceAdapter, wanted: int | None
+    ) -> list[dict[str, Any]]:
+        if wanted == 0:
+            return []
+        if wanted is None or wanted < 0:
+            return self._decode(await adapter.list_messages(self.session_id))
+        return await self._newest(adapter, wanted)
+
+    async def _add_items(self, adapter: PersistenceAdapter, items: list[object]) -> None:
+        names = self._batch_tool_names(items)
+        missing = _output_call_ids(items) - names.keys()
+        if missing:
+            names.update(await self._lookup_tool_names(adapter, missing))
+        messages = [encode(i, item, names) for i, item in enumerate(items)]
+        await adapter.save_messages(self.session_id, messages)
+        self._remember(messages)
+
+    async def _pop_item(self, adapter: PersistenceAdapter) -> dict[str, Any] | None:
         if not supports_delete_messages(adapter):
             raise OperationNotSupportedError(type(adapter).__name__, "delete_messages")
         while True:
@@ -160,13 +177,7 @@ class ChatPersistenceSession:
                 # Another runtime's message that stands for several items: the rest stay.
                 rest = [encode(i, item, {}) for i, item in enumerate(items[:-1])]
                 await adapter.save_messages(self.session_id, rest)
-            return cast("TResponseInputItem", items[-1])
-
-    async def clear_session(self) -> None:
-        """Delete the thread: its messages and sessions."""
-        adapter = await self._open()
-        await adapter.delete_thread(self.session_id)
-        self._tool_names.clear()
+            return items[-1]
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -174,25 +185,17 @@ class ChatPersistenceSession:
         """Close the session; an owned adapter is closed too. Idempotent."""
         self._closed = True
         if self._take_ready():
-            await self._adapter.aclose()
+            await on_home(self._adapter.aclose())
 
     def close(self) -> None:
         """Close the session from synchronous code (the SDK's ``close()``); an owned
-        adapter is released on the running event loop, or on a new one if none runs."""
+        adapter is closed too, before this returns. Idempotent."""
         self._closed = True
-        if not self._take_ready():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self._adapter.aclose())
-            return
-        task = loop.create_task(self._adapter.aclose())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        if self._take_ready():
+            on_home_sync(self._adapter.aclose())
 
     async def __aenter__(self) -> Self:
-        await self._open()
+        await self._run(_nothing)
         return self
 
     async def __aexit__(
@@ -212,30 +215,31 @@ class ChatPersistenceSession:
             self._ready = False
             return opened
 
-    async def _open(self) -> PersistenceAdapter:
+    async def _run(self, operation: Callable[[PersistenceAdapter], Awaitable[T]]) -> T:
+        """Run ``operation``: on the caller's loop with the host's adapter; on the home
+        loop with an owned one, opened there on first use."""
         if self._closed:
             raise SessionClosedError(self.session_id)
-        if self._ready or not self._owned:
-            return self._adapter
-        with self._lock:
+        if not self._owned:
+            return await operation(self._adapter)
+        return await on_home(self._on_home(operation))
+
+    async def _on_home(self, operation: Callable[[PersistenceAdapter], Awaitable[T]]) -> T:
+        if not self._ready:
+            if self._opening is None:  # one loop, so no race between check and set
+                self._opening = asyncio.ensure_future(self._adapter.open())
             opening = self._opening
-            claimed = opening is None
-            if opening is None:
-                opening = self._opening = concurrent.futures.Future()
-        if claimed:
             try:
-                await self._adapter.open()
-            except BaseException as err:
-                with self._lock:
-                    self._opening = None
-                opening.set_exception(err)
+                await asyncio.shield(opening)
+            except BaseException:
+                if opening.done() and self._opening is opening:
+                    self._opening = None  # let the next call try again
                 raise
+            if self._closed:
+                raise SessionClosedError(self.session_id)
             with self._lock:
                 self._ready = True
-            opening.set_result(None)
-        else:
-            await asyncio.wrap_future(opening)
-        return self._adapter
+        return await operation(self._adapter)
 
     def _decode(self, messages: Iterable[Message]) -> list[dict[str, Any]]:
         items = [item for message in messages for item in decode(message)]
@@ -305,6 +309,10 @@ class ChatPersistenceSession:
             for part in message.parts:
                 if isinstance(part, ToolCallPart):
                     self._tool_names[part.tool_call_id] = part.tool_name
+
+
+async def _nothing(adapter: PersistenceAdapter) -> None:
+    """The operation of ``async with session:``: only the opening."""
 
 
 def _output_call_ids(items: Iterable[object]) -> set[str]:
