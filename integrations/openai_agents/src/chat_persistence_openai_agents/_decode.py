@@ -33,6 +33,11 @@ _ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 def decode(message: Message) -> list[Item]:
     """The SDK items ``message`` stands for, oldest first."""
+    parts = message.parts
+    # A plain text message, the commonest item: the fast way.
+    plain = len(parts) == 1 and type(parts[0]) is TextPart and not parts[0].extra
+    if plain and message.role in _ROLES:
+        return [{"role": message.role, "content": cast(TextPart, parts[0]).text}]
     ours = _our_item(message)
     if ours is not None:
         return [ours]
@@ -46,6 +51,10 @@ def _our_item(message: Message) -> Item | None:
     if isinstance(first, DataPart):
         ours = len(message.parts) == 1 and (first.name or "").startswith(DATA_PREFIX)
         return cast(Item, first.data) if ours and isinstance(first.data, dict) else None
+    if isinstance(first, TextPart) and len(message.parts) == 1:
+        found = first.extra.get(ITEM_KEY)
+        if isinstance(found, dict) and first.extra.get(CONTENT_KEY) == "string":
+            return {**cast(Item, found), "content": first.text}
     marker = _marker(first)
     if marker is None:
         return None

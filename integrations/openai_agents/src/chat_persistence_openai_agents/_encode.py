@@ -105,8 +105,12 @@ def _role_and_parts(item: dict[str, Any], tool_names: Mapping[str, str]) -> dict
 
 
 def _message_parts(item: dict[str, Any]) -> tuple[Part, ...]:
-    envelope = cast(JSON, {k: v for k, v in item.items() if k != "content"})
     content: str | list[dict[str, Any]] = item["content"]
+    if isinstance(content, str) and len(item) == 2:
+        # ``{"role", "content"}``, the commonest item: a plain text message, which
+        # reads back as exactly this item (see ``_decode``), so nothing rides along.
+        return (TextPart(content),)
+    envelope = cast(JSON, {k: v for k, v in item.items() if k != "content"})
     if isinstance(content, str):
         return (TextPart(content, extra={ITEM_KEY: envelope, CONTENT_KEY: "string"}),)
     parts = [_content_part(element) for element in content]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import ChainMap
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
@@ -154,10 +155,10 @@ class ChatPersistenceSession:
         return await self._newest(adapter, wanted)
 
     async def _add_items(self, adapter: PersistenceAdapter, items: list[object]) -> None:
-        names = self._batch_tool_names(items)
+        names = ChainMap(self._batch_tool_names(items), self._tool_names)
         missing = _output_call_ids(items) - names.keys()
         if missing:
-            names.update(await self._lookup_tool_names(adapter, missing))
+            names.maps.insert(0, await self._lookup_tool_names(adapter, missing))
         messages = [encode(i, item, names) for i, item in enumerate(items)]
         await adapter.save_messages(self.session_id, messages)
         self._remember(messages)
@@ -279,7 +280,7 @@ class ChatPersistenceSession:
             before = page[0].id
 
     def _batch_tool_names(self, items: Sequence[object]) -> dict[str, str]:
-        names = dict(self._tool_names)
+        names: dict[str, str] = {}
         for item in items:
             if isinstance(item, dict) and item.get("type") == "function_call":
                 call = cast(dict[str, Any], item)
