@@ -22,8 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
