@@ -4,12 +4,15 @@ limits, pop, clear, settings, and the lifecycle of an owned adapter."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from agents.memory.session import Session as SdkSession
 from agents.memory.session_settings import SessionSettings
+from psycopg import sql
 
 from broken_adapters import WrappedMemory
 from chat_persistence import (
@@ -21,6 +24,7 @@ from chat_persistence import (
 )
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_openai_agents import ChatPersistenceSession, SessionClosedError
+from fix_pg import PgSchema
 
 
 def texts(n: int, start: int = 0) -> list[Any]:
@@ -186,3 +190,29 @@ async def test_closed_session_rejects_every_operation(thread_id: str) -> None:
         with pytest.raises(SessionClosedError, match="is closed"):
             await call
     await session.aclose()  # idempotent
+
+
+def test_an_owned_adapter_left_open_is_closed_at_exit(
+    pg_schema: PgSchema, pg_tables: dict[str, str], tmp_path: Path
+) -> None:
+    url = (
+        f"{pg_schema.dsn}{'&' if '?' in pg_schema.dsn else '?'}"
+        f"messages_table={pg_tables['messages']}&sessions_table={pg_tables['sessions']}"
+    )
+    script = tmp_path / "left_open.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from chat_persistence_openai_agents import ChatPersistenceSession\n"
+        "session = ChatPersistenceSession.from_url('left-open', sys.argv[1])\n"
+        "asyncio.run(session.add_items([{'role': 'user', 'content': 'hi'}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), url], capture_output=True, text=True, timeout=120
+    )
+    # Without the exit hook the pool's tasks die pending, and Python says so on stderr.
+    assert (done.returncode, done.stderr) == (0, "")
+    with pg_schema.server.connect() as conn:
+        rows = conn.execute(
+            sql.SQL("select count(*) from {}").format(pg_schema.qualified("chat_messages"))
+        ).fetchone()
+    assert rows == (1,)

@@ -53,6 +53,7 @@ async def on_home(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
-def on_home_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the shared loop and wait for it, from synchronous code."""
-    return asyncio.run_coroutine_threadsafe(coro, home_loop()).result()
+def on_home_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the shared loop and wait for it (at most ``timeout`` seconds),
+    from synchronous code."""
+    return asyncio.run_coroutine_threadsafe(coro, home_loop()).result(timeout)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import threading
+import weakref
 from collections import ChainMap
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -188,12 +191,13 @@ class ChatPersistenceSession:
         if self._take_ready():
             await on_home(self._adapter.aclose())
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Close the session from synchronous code (the SDK's ``close()``); an owned
-        adapter is closed too, before this returns. Idempotent."""
+        adapter is closed too, before this returns (waiting at most ``timeout``
+        seconds). Idempotent. Owned adapters still open at exit are closed then."""
         self._closed = True
         if self._take_ready():
-            on_home_sync(self._adapter.aclose())
+            on_home_sync(self._adapter.aclose(), timeout)
 
     async def __aenter__(self) -> Self:
         await self._run(_nothing)
@@ -240,6 +244,7 @@ class ChatPersistenceSession:
                 raise SessionClosedError(self.session_id)
             with self._lock:
                 self._ready = True
+            _open_owned.add(self)
         return await operation(self._adapter)
 
     def _decode(self, messages: Iterable[Message]) -> list[dict[str, Any]]:
@@ -310,6 +315,18 @@ class ChatPersistenceSession:
             for part in message.parts:
                 if isinstance(part, ToolCallPart):
                     self._tool_names[part.tool_call_id] = part.tool_name
+
+
+_open_owned: weakref.WeakSet[ChatPersistenceSession] = weakref.WeakSet()
+"""Sessions whose owned adapter is open: closed at exit if the host did not."""
+
+
+@atexit.register
+def _close_owned_at_exit() -> None:
+    for session in list(_open_owned):
+        # Best effort at exit: a store gone by now has nothing left to release.
+        with contextlib.suppress(Exception):
+            session.close(timeout=5)
 
 
 async def _nothing(adapter: PersistenceAdapter) -> None:
