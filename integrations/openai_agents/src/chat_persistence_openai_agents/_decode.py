@@ -33,15 +33,25 @@ _ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 def decode(message: Message) -> list[Item]:
     """The SDK items ``message`` stands for, oldest first."""
-    parts = message.parts
-    # A plain text message, the commonest item: the fast way.
-    plain = len(parts) == 1 and type(parts[0]) is TextPart and not parts[0].extra
-    if plain and message.role in _ROLES:
-        return [{"role": message.role, "content": cast(TextPart, parts[0]).text}]
+    plain = plain_text(message)
+    if plain is not None:
+        return [plain]
     ours = _our_item(message)
     if ours is not None:
         return [ours]
     return _foreign_items(message)
+
+
+def plain_text(message: Message) -> Item | None:
+    """The item of a plain text message (one ``TextPart``, no extra keys, a role the
+    SDK knows), the commonest kind; None for any other message."""
+    parts = message.parts
+    if len(parts) != 1 or message.role not in _ROLES:
+        return None
+    part = parts[0]
+    if type(part) is not TextPart or part.extra:
+        return None
+    return {"role": message.role, "content": part.text}
 
 
 def _our_item(message: Message) -> Item | None:

@@ -30,7 +30,7 @@ from chat_persistence import (
     validate_id,
 )
 
-from ._decode import decode
+from ._decode import decode, plain_text
 from ._encode import encode
 from ._home import on_home, on_home_sync
 
@@ -248,12 +248,18 @@ class ChatPersistenceSession:
         return await operation(self._adapter)
 
     def _decode(self, messages: Iterable[Message]) -> list[dict[str, Any]]:
-        items = [item for message in messages for item in decode(message)]
-        for item in items:
-            if item.get("type") == "function_call":
-                call_id, name = item.get("call_id"), item.get("name")
-                if isinstance(call_id, str) and isinstance(name, str):
-                    self._tool_names[call_id] = name
+        items: list[dict[str, Any]] = []
+        for message in messages:
+            plain = plain_text(message)
+            if plain is not None:  # the commonest item, the fast way
+                items.append(plain)
+                continue
+            for item in decode(message):
+                items.append(item)
+                if item.get("type") == "function_call":
+                    call_id, name = item.get("call_id"), item.get("name")
+                    if isinstance(call_id, str) and isinstance(name, str):
+                        self._tool_names[call_id] = name
         return items
 
     async def _newest(self, adapter: PersistenceAdapter, wanted: int) -> list[dict[str, Any]]:
