@@ -178,7 +178,7 @@ def targets(results: Results) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    reps = args.reps or (3 if args.quick else 9)
+    reps = args.reps or (3 if args.quick else 15)
     results = Results()
     meta: dict[str, Any] = {"benchmark": "agents", "reps": reps}
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as scratch:

@@ -17,6 +17,7 @@ from psycopg import sql
 from broken_adapters import WrappedMemory
 from chat_persistence import (
     ConfigError,
+    InvalidArgumentError,
     InvalidMessageError,
     OperationNotSupportedError,
     PersistenceAdapter,
@@ -43,6 +44,9 @@ def test_bad_arguments_are_clear_errors() -> None:
         ChatPersistenceSession("", MemoryPersistence())
     with pytest.raises(TypeError, match="limitt"):
         ChatPersistenceSession("t", MemoryPersistence(), session_settings={"limitt": 1})
+    with pytest.raises(InvalidArgumentError, match="PersistenceAdapter") as caught:
+        ChatPersistenceSession("t", cast(Any, "memory://"))
+    assert caught.value.argument == "adapter"
     with pytest.raises(ConfigError, match="nosuch"):
         ChatPersistenceSession.from_url("t", "memory://?nosuch=1")
 

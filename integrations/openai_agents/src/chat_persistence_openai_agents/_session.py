@@ -19,6 +19,7 @@ from agents.memory.session_settings import (
 )
 
 from chat_persistence import (
+    InvalidArgumentError,
     Message,
     NotFoundError,
     OperationNotSupportedError,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_NEEDED = ("open", "aclose", "save_messages", "list_messages", "delete_thread")
+"""What the session calls on every adapter (``pop_item`` also needs ``delete_messages``)."""
 _SCAN_PAGE = 200
 """Messages read per page when looking back through a thread."""
 
@@ -77,6 +80,13 @@ class ChatPersistenceSession:
         session_settings: SessionSettings | Mapping[str, Any] | None = None,
     ) -> None:
         validate_id("session_id", session_id)
+        missing = [name for name in _NEEDED if not callable(getattr(adapter, name, None))]
+        if missing:
+            raise InvalidArgumentError(
+                "adapter",
+                adapter,
+                f"must be a PersistenceAdapter (it has no {', '.join(missing)})",
+            )
         self.session_id = session_id
         self.session_settings = (
             SessionSettings()
