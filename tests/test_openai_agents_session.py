@@ -44,9 +44,10 @@ def test_bad_arguments_are_clear_errors() -> None:
         ChatPersistenceSession("", MemoryPersistence())
     with pytest.raises(TypeError, match="limitt"):
         ChatPersistenceSession("t", MemoryPersistence(), session_settings={"limitt": 1})
-    with pytest.raises(InvalidArgumentError, match="PersistenceAdapter") as caught:
-        ChatPersistenceSession("t", cast(Any, "memory://"))
+    with pytest.raises(InvalidArgumentError, match="from_url") as caught:
+        ChatPersistenceSession("t", cast(Any, "postgresql://u:s3cret@db/chat"))
     assert caught.value.argument == "adapter"
+    assert "s3cret" not in str(caught.value)
     with pytest.raises(ConfigError, match="nosuch"):
         ChatPersistenceSession.from_url("t", "memory://?nosuch=1")
 

@@ -82,10 +82,12 @@ class ChatPersistenceSession:
         validate_id("session_id", session_id)
         missing = [name for name in _NEEDED if not callable(getattr(adapter, name, None))]
         if missing:
+            # The type only: a URL passed by mistake may hold a password.
             raise InvalidArgumentError(
                 "adapter",
-                adapter,
-                f"must be a PersistenceAdapter (it has no {', '.join(missing)})",
+                type(adapter).__name__,
+                f"must be a PersistenceAdapter (it has no {', '.join(missing)});"
+                " for a URL use ChatPersistenceSession.from_url",
             )
         self.session_id = session_id
         self.session_settings = (
