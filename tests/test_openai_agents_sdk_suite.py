@@ -48,6 +48,7 @@ def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
                 "CP_AGENTS_SDK_PG_SCHEMA": schema.name,
             }
         return
+    # SQLite, when it lands: pass a folder for the plugin's sqlite:/// files here.
     yield env
 
 

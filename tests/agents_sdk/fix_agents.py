@@ -31,6 +31,7 @@ def _backend_adapter(request: pytest.FixtureRequest) -> PersistenceAdapter:
         return request.getfixturevalue("memory_adapter")
     if backend == "postgres":
         return request.getfixturevalue("pg_adapter")
+    # SQLite, when it lands: an open create_adapter(f"sqlite:///{tmp_path / 'agents.db'}").
     raise ValueError(f"no fixture for backend {backend!r}")
 
 

@@ -107,6 +107,7 @@ def _url(key: str) -> str:
         dsn, schema = os.environ["CP_AGENTS_SDK_PG_DSN"], os.environ["CP_AGENTS_SDK_PG_SCHEMA"]
         _create_pg_tables(dsn, schema, key)
         return postgres_url(dsn, schema, key)
+    # SQLite, when it lands: f"sqlite:///{folder}/{digest(key)}.db" (see backends.py).
     raise pytest.UsageError(f"unknown CP_AGENTS_SDK_BACKEND {backend!r}")
 
 
