@@ -48,7 +48,9 @@ def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
                 "CP_AGENTS_SDK_PG_SCHEMA": schema.name,
             }
         return
-    # SQLite, when it lands: pass a folder for the plugin's sqlite:/// files here.
+    if backend == "sqlite":
+        folder: Path = request.getfixturevalue("tmp_path")
+        env["CP_AGENTS_SDK_SQLITE_DIR"] = str(folder)
     yield env
 
 

@@ -1,19 +1,21 @@
 """The backends the bridge is tested over, in one place: each turns a key (the SDK's
 ``db_path``, a test's name) into a ``create_adapter`` URL of its own.
 
-To add SQLite when ``chat_persistence_sqlite`` lands: add ``"sqlite"`` to ``BACKENDS``
-and return ``f"sqlite:///{folder / (digest + '.db')}"`` from ``url_for``.
+SQLite joins as soon as ``chat_persistence_sqlite`` is installed (it lands on its own
+branch); Postgres joins the ``pop_item`` tests and the SDK's suite as soon as its
+adapter implements ``delete_messages``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from importlib.util import find_spec
 from pathlib import Path
 
 from chat_persistence import AdapterBase
 
-BACKENDS = ("memory", "postgres")
+BACKENDS = ("memory", "postgres", *(("sqlite",) if find_spec("chat_persistence_sqlite") else ()))
 """Every backend the bridge's own tests run over."""
 
 
@@ -23,6 +25,10 @@ def supports_delete(backend: str) -> bool:
         from chat_persistence_memory import MemoryPersistence as cls
     elif backend == "postgres":
         from chat_persistence_postgres import PostgresPersistence as cls
+    elif backend == "sqlite":
+        from chat_persistence_sqlite import (  # pyright: ignore[reportMissingImports]
+            SqlitePersistence as cls,  # pyright: ignore[reportUnknownVariableType]
+        )
     else:
         raise ValueError(f"unknown test backend {backend!r}")
     return cls._delete_messages is not AdapterBase._delete_messages
@@ -52,6 +58,11 @@ def postgres_url(dsn: str, schema: str, key: str) -> str:
     sep = "&" if "?" in dsn else "?"
     name = digest(key)
     return f"{dsn}{sep}messages_table={schema}.m_{name}&sessions_table={schema}.s_{name}"
+
+
+def sqlite_url(folder: str | Path, key: str) -> str:
+    """A database file per key, in ``folder``."""
+    return f"sqlite:///{Path(folder) / (digest(key) + '.db')}"
 
 
 def postgres_tables(schema: str, key: str) -> dict[str, str]:

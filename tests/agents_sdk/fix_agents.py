@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from agents_sdk.backends import BACKENDS, DELETE_BACKENDS
-from chat_persistence import PersistenceAdapter
+from agents_sdk.backends import BACKENDS, DELETE_BACKENDS, sqlite_url
+from chat_persistence import PersistenceAdapter, create_adapter
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_openai_agents import ChatPersistenceSession
 
@@ -25,13 +26,21 @@ async def memory_adapter() -> AsyncIterator[MemoryPersistence]:
         yield adapter
 
 
+@pytest.fixture
+async def sqlite_adapter(tmp_path: Path) -> AsyncIterator[PersistenceAdapter]:
+    """An open SQLite adapter on a file of this test's own."""
+    async with create_adapter(sqlite_url(tmp_path, "agents")) as adapter:
+        yield adapter
+
+
 def _backend_adapter(request: pytest.FixtureRequest) -> PersistenceAdapter:
     backend: str = request.param
     if backend == "memory":
         return request.getfixturevalue("memory_adapter")
     if backend == "postgres":
         return request.getfixturevalue("pg_adapter")
-    # SQLite, when it lands: an open create_adapter(f"sqlite:///{tmp_path / 'agents.db'}").
+    if backend == "sqlite":
+        return request.getfixturevalue("sqlite_adapter")
     raise ValueError(f"no fixture for backend {backend!r}")
 
 

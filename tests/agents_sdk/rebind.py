@@ -21,7 +21,14 @@ from typing import Any, cast
 
 import pytest
 
-from agents_sdk.backends import db_key, fresh_key, memory_url, postgres_tables, postgres_url
+from agents_sdk.backends import (
+    db_key,
+    fresh_key,
+    memory_url,
+    postgres_tables,
+    postgres_url,
+    sqlite_url,
+)
 from chat_persistence_openai_agents import ChatPersistenceSession
 
 _MACHINERY = "tests SQLiteSession's own machinery: "
@@ -107,7 +114,8 @@ def _url(key: str) -> str:
         dsn, schema = os.environ["CP_AGENTS_SDK_PG_DSN"], os.environ["CP_AGENTS_SDK_PG_SCHEMA"]
         _create_pg_tables(dsn, schema, key)
         return postgres_url(dsn, schema, key)
-    # SQLite, when it lands: f"sqlite:///{folder}/{digest(key)}.db" (see backends.py).
+    if backend == "sqlite":
+        return sqlite_url(os.environ["CP_AGENTS_SDK_SQLITE_DIR"], key)
     raise pytest.UsageError(f"unknown CP_AGENTS_SDK_BACKEND {backend!r}")
 
 
