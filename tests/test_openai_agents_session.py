@@ -221,3 +221,55 @@ def test_an_owned_adapter_left_open_is_closed_at_exit(
             sql.SQL("select count(*) from {}").format(pg_schema.qualified("chat_messages"))
         ).fetchone()
     assert rows == (1,)
+
+
+class PausingMemory(MemoryPersistence):
+    """A memory adapter whose writes wait for ``release`` once ``paused`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def _save_messages(self, thread_id: str, messages: tuple[Any, ...]) -> list[Any]:
+        self.writing.set()
+        await self.release.wait()
+        return await super()._save_messages(thread_id, messages)
+
+    async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Any]:
+        self.writing.set()
+        await self.release.wait()
+        return await super()._delete_messages(thread_id, message_ids)
+
+    async def _delete_thread(self, thread_id: str) -> None:
+        self.writing.set()
+        await self.release.wait()
+        await super()._delete_thread(thread_id)
+
+
+@pytest.mark.parametrize("operation", ["add", "pop", "clear"])
+async def test_a_cancelled_write_finishes_before_the_cancellation_goes_through(
+    thread_id: str, operation: str
+) -> None:
+    async with PausingMemory() as adapter:
+        session = ChatPersistenceSession(thread_id, adapter)
+        if operation != "add":
+            adapter.release.set()
+            await session.add_items(texts(2))
+            adapter.release.clear()
+            adapter.writing.clear()
+        write = {
+            "add": lambda: session.add_items(texts(1, start=2)),
+            "pop": session.pop_item,
+            "clear": session.clear_session,
+        }[operation]
+        task = asyncio.ensure_future(write())
+        await adapter.writing.wait()
+        task.cancel()
+        await asyncio.sleep(0)
+        task.cancel()  # twice: the write still runs to its end
+        adapter.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        expected = {"add": texts(3)[2:], "pop": texts(1), "clear": []}[operation]
+        assert await session.get_items() == expected

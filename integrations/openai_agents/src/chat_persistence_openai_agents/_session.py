@@ -8,7 +8,7 @@ import contextlib
 import threading
 import weakref
 from collections import ChainMap
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
@@ -145,17 +145,21 @@ class ChatPersistenceSession:
             raise SessionClosedError(self.session_id)
         if items:
             found = list(cast(list[object], items))
-            await self._run(lambda adapter: self._add_items(adapter, found))
+            await _outliving_cancellation(
+                self._run(lambda adapter: self._add_items(adapter, found))
+            )
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove the newest item and return it (``None`` when there is none). Concurrent
         pops never return one item twice."""
-        item = await self._run(self._pop_item)
+        item = await _outliving_cancellation(self._run(self._pop_item))
         return cast("TResponseInputItem | None", item)
 
     async def clear_session(self) -> None:
         """Delete the thread: its messages and sessions."""
-        await self._run(lambda adapter: adapter.delete_thread(self.session_id))
+        await _outliving_cancellation(
+            self._run(lambda adapter: adapter.delete_thread(self.session_id))
+        )
         self._tool_names.clear()
 
     # -- the operations, on the adapter's loop ----------------------------------------
@@ -345,6 +349,26 @@ def _close_owned_at_exit() -> None:
         # Best effort at exit: a store gone by now has nothing left to release.
         with contextlib.suppress(Exception):
             session.close(timeout=5)
+
+
+async def _outliving_cancellation(write: Coroutine[Any, Any, T]) -> T:
+    """Await ``write`` to its end even when the caller is cancelled meanwhile, then let
+    the cancellation through: a cancelled write has happened, or failed, never half
+    and never unknown (as with the SDK's own sessions)."""
+    task = asyncio.ensure_future(write)
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            interrupted = interrupted or not task.done()
+        except BaseException:
+            break  # the write's own failure, raised by ``task.result()`` below
+    if interrupted:
+        if not task.cancelled():
+            task.exception()  # its outcome is known; the caller asked to stop
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def _nothing(adapter: PersistenceAdapter) -> None:
