@@ -327,3 +327,25 @@ def test_any_json_items_round_trip(items: list[Item]) -> None:
             return await session.get_items()
 
     assert asyncio.run(round_trip()) == items
+
+
+async def test_mangled_bridge_keys_never_make_a_thread_unreadable(
+    session: ChatPersistenceSession, adapter: PersistenceAdapter
+) -> None:
+    """Another program rewrote what the bridge keeps in extra keys: the messages read
+    back as another runtime's would."""
+    mangled = [
+        Message(id="x1", role="user", parts=[TextPart("hi", extra={"openaiAgentsItem": "?"})]),
+        Message(
+            id="x2",
+            role="assistant",
+            parts=[TextPart("yo", extra={"openaiAgentsItem": {}, "openaiAgentsContent": 3})],
+        ),
+        Message(id="x3", role="assistant", parts=[DataPart([1, 2], name="openai-agents:x")]),
+        Message(id="x4", role="tool", parts=[UnknownPart({"type": "openai-agents-empty"})]),
+    ]
+    await adapter.save_messages(session.session_id, mangled)
+    assert await session.get_items() == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "yo"},
+    ]
