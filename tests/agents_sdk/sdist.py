@@ -66,7 +66,10 @@ def sdk_source(sdk_version: str | None = None) -> Path:
         (archive,) = Path(scratch).glob("openai_agents-*.tar.gz")
         unpacked = Path(scratch) / "unpacked"
         with tarfile.open(archive) as tar:
-            tar.extractall(unpacked, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+                tar.extractall(unpacked, filter="data")
+            else:  # an sdist from PyPI, of the pinned version
+                tar.extractall(unpacked)
         (tree,) = unpacked.iterdir()
         try:
             tree.rename(target)
