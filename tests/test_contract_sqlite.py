@@ -14,7 +14,6 @@ import pytest
 from chat_persistence import Capability, PersistenceAdapter, create_adapter
 from chat_persistence_contract import AdapterFactory, PersistenceAdapterContract, arun_contract
 
-
 SQLITE_FILE_CAPABILITIES = frozenset(
     {Capability.DURABLE, Capability.SCHEMA_VALIDATION, Capability.TIES_IN_SAVE_ORDER}
 )

@@ -16,6 +16,7 @@ PACKAGES = [
     "chat_persistence_postgres",
     "chat_persistence_contract",
     "chat_persistence_sqlite",
+    "chat_persistence_openai_agents",
 ]
 
 

@@ -1,0 +1,74 @@
+"""Fixtures of the bridge's tests: an open adapter per backend of ``BACKENDS``.
+
+``adapter`` runs a test over every backend; ``delete_adapter`` over those that have
+``delete_messages`` (``pop_item`` needs it). A new backend is one more branch here
+and one more name in ``agents_sdk.backends.BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agents_sdk.backends import BACKENDS, DELETE_BACKENDS, sqlite_url
+from chat_persistence import PersistenceAdapter, create_adapter
+from chat_persistence_memory import MemoryPersistence
+from chat_persistence_openai_agents import ChatPersistenceSession
+
+
+@pytest.fixture
+async def memory_adapter() -> AsyncIterator[MemoryPersistence]:
+    """An open memory adapter with a private store."""
+    async with MemoryPersistence() as adapter:
+        yield adapter
+
+
+@pytest.fixture
+async def sqlite_adapter(tmp_path: Path) -> AsyncIterator[PersistenceAdapter]:
+    """An open SQLite adapter on a file of this test's own."""
+    async with create_adapter(sqlite_url(tmp_path, "agents")) as adapter:
+        yield adapter
+
+
+def _backend_adapter(request: pytest.FixtureRequest) -> PersistenceAdapter:
+    backend: str = request.param
+    if backend == "memory":
+        return request.getfixturevalue("memory_adapter")
+    if backend == "postgres":
+        return request.getfixturevalue("pg_adapter")
+    if backend == "sqlite":
+        return request.getfixturevalue("sqlite_adapter")
+    raise ValueError(f"no fixture for backend {backend!r}")
+
+
+@pytest.fixture(params=BACKENDS)
+def adapter(request: pytest.FixtureRequest) -> PersistenceAdapter:
+    """An open adapter of each backend in turn (host-owned: the fixture closes it)."""
+    return _backend_adapter(request)
+
+
+@pytest.fixture(params=DELETE_BACKENDS)
+def delete_adapter(request: pytest.FixtureRequest) -> PersistenceAdapter:
+    """An open adapter of each backend that implements ``delete_messages``."""
+    return _backend_adapter(request)
+
+
+@pytest.fixture
+def thread_id() -> str:
+    """A fresh thread id, which is the SDK session id."""
+    return f"agents-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def session(adapter: PersistenceAdapter, thread_id: str) -> ChatPersistenceSession:
+    """A session on ``adapter``."""
+    return ChatPersistenceSession(thread_id, adapter)
+
+
+@pytest.fixture
+def pop_session(delete_adapter: PersistenceAdapter, thread_id: str) -> ChatPersistenceSession:
+    """A session on an adapter that can pop."""
+    return ChatPersistenceSession(thread_id, delete_adapter)
