@@ -25,8 +25,9 @@ from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "mutation" / "work"
-SUPPORT = ("conftest.py", "fix_*.py")
-"""What every test file of ours needs beside it (the fixtures conftest.py loads)."""
+SUPPORT = ("conftest.py", "fix_*.py", "agents_sdk")
+"""What every test file of ours needs beside it (the fixture modules and packages
+that conftest.py loads)."""
 
 
 def _tables() -> dict[str, dict[str, Any]]:
@@ -60,7 +61,10 @@ def prepare(name: str, table: dict[str, Any]) -> Path:
     (folder / "tests").mkdir(parents=True)
     for pattern in (*SUPPORT, *(Path(t).name for t in tests)):
         for path in (ROOT / "tests").glob(pattern):
-            shutil.copy2(path, folder / "tests" / path.name)
+            if path.is_dir():
+                shutil.copytree(path, folder / "tests" / path.name)
+            else:
+                shutil.copy2(path, folder / "tests" / path.name)
     selection = _toml_list([f"tests/{Path(t).name}" for t in tests])
     settings = [
         "# Written by mutation/run.py from the root pyproject.toml; do not edit.",

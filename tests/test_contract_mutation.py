@@ -31,12 +31,11 @@ def test_the_work_folder_holds_the_package_the_tests_and_the_settings(
     assert set(tables) >= {"memory", "sqlite"}
     folder: Path = run.prepare("memory", tables["memory"])
     assert (folder / "src" / "chat_persistence_memory" / "_store.py").is_file()
-    assert sorted(p.name for p in (folder / "tests").iterdir()) == [
-        "conftest.py",
-        "fix_faults.py",
-        "fix_pg.py",
-        "test_contract_memory.py",
-    ]
+    fixtures = sorted(p.name for p in (run.ROOT / "tests").glob("fix_*.py"))
+    assert "fix_pg.py" in fixtures
+    assert sorted(p.name for p in (folder / "tests").iterdir()) == sorted(
+        ["conftest.py", "agents_sdk", *fixtures, "test_contract_memory.py"]
+    )
     settings = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
     assert settings["tool"]["mutmut"] == {
         "source_paths": ["src/chat_persistence_memory"],

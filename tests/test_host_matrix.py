@@ -198,6 +198,8 @@ CONFIGS: tuple[HostConfig, ...] = (
 )
 
 PENDING_CONFIGS: dict[str, int] = {
+    # a host pool in Asia/Tokyo commits 9999-12-31 20:00 UTC and cannot read it back
+    "timezone-tokyo-host-pool": 5,
     # concurrent compare-and-set and archive raise a raw SerializationFailure
     "isolation-repeatable-read": 2,
     # the same, and concurrent saves fail (SerializationFailure, then "cannot exit
