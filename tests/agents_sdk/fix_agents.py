@@ -8,28 +8,28 @@ and one more name in ``agents_sdk.backends.BACKENDS``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from agents_sdk.backends import BACKENDS, DELETE_BACKENDS, sqlite_url
-from chat_persistence import PersistenceAdapter, create_adapter
+from agents_sdk.backends import BACKENDS, DELETE_BACKENDS
+from chat_persistence import PersistenceAdapter
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_openai_agents import ChatPersistenceSession
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_trace_export() -> Iterator[None]:
+    """The SDK's tracing would try to upload runs at exit: there is no network here."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
+        yield
 
 
 @pytest.fixture
 async def memory_adapter() -> AsyncIterator[MemoryPersistence]:
     """An open memory adapter with a private store."""
     async with MemoryPersistence() as adapter:
-        yield adapter
-
-
-@pytest.fixture
-async def sqlite_adapter(tmp_path: Path) -> AsyncIterator[PersistenceAdapter]:
-    """An open SQLite adapter on a file of this test's own."""
-    async with create_adapter(sqlite_url(tmp_path, "agents")) as adapter:
         yield adapter
 
 
@@ -40,7 +40,7 @@ def _backend_adapter(request: pytest.FixtureRequest) -> PersistenceAdapter:
     if backend == "postgres":
         return request.getfixturevalue("pg_adapter")
     if backend == "sqlite":
-        return request.getfixturevalue("sqlite_adapter")
+        return request.getfixturevalue("sqlite_adapter")  # tests/fix_sqlite.py
     raise ValueError(f"no fixture for backend {backend!r}")
 
 
