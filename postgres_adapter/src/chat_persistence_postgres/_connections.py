@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRe
 
 from chat_persistence import StorageUnavailableError
 
+from ._options import PostgresOptions
 from ._resilience import RetryPolicy, connection_lost, died_while_idle, unavailable
 
 logger = logging.getLogger("chat_persistence.postgres")
@@ -34,26 +35,11 @@ class Connections:
     pool of our own on ``conninfo``, its connections in autocommit.
     """
 
-    def __init__(
-        self,
-        *,
-        host_pool: AsyncConnectionPool[Any] | None,
-        conninfo: str | None,
-        min_size: int,
-        max_size: int,
-        pool_timeout: float,
-        retry: RetryPolicy,
-        pgbouncer: bool,
-        prepare_threshold: int | None,
-    ) -> None:
-        self._host_pool = host_pool
-        self._conninfo = conninfo
-        self._min_size = min_size
-        self._max_size = max_size
-        self.pool_timeout = pool_timeout
+    def __init__(self, options: PostgresOptions, retry: RetryPolicy) -> None:
+        self.options = options
         self.retry = retry
-        self.pgbouncer = pgbouncer
-        self.prepare_threshold = prepare_threshold
+        self._host_pool: AsyncConnectionPool[Any] | None = options.pool
+        self.pool_timeout = float(options.pool_timeout)
         self.pool: AsyncConnectionPool[Any] | None = None
         """The pool in use while open."""
         self._probe: asyncio.Task[psycopg.Error | None] | None = None
@@ -63,11 +49,12 @@ class Connections:
         if self._host_pool is not None:
             self.pool = self._host_pool
             return
-        assert self._conninfo is not None
+        conninfo = self.options.conninfo
+        assert conninfo is not None
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._conninfo,
-            min_size=self._min_size,
-            max_size=self._max_size,
+            conninfo,
+            min_size=self.options.min_size,
+            max_size=self.options.max_size,
             timeout=self.pool_timeout,
             # The pool's background reconnection gives up within half an operation's
             # wait; the next operation then starts a fresh attempt at once, so a
@@ -75,14 +62,14 @@ class Connections:
             reconnect_timeout=self.pool_timeout / 2,
             kwargs={
                 "autocommit": True,
-                "prepare_threshold": self.prepare_threshold,
+                "prepare_threshold": self.options.effective_prepare_threshold,
                 **self._utc_session_options(),
             },
             open=False,
             name="chat-persistence",
         )
         try:
-            await pool.open(wait=self._min_size > 0, timeout=self.pool_timeout)
+            await pool.open(wait=self.options.min_size > 0, timeout=self.pool_timeout)
         except PoolTimeout as err:
             await pool.close()
             # The pool only says it timed out: one direct attempt gives the real reason.
@@ -100,10 +87,10 @@ class Connections:
         behind PgBouncer, which refuses startup options it does not know; nor on
         a conninfo psycopg cannot parse (the pool reports that one itself).
         """
-        if self.pgbouncer or self._conninfo is None:
+        if self.options.pgbouncer or self.options.conninfo is None:
             return {}
         try:
-            given = conninfo_to_dict(self._conninfo).get("options")
+            given = conninfo_to_dict(self.options.conninfo).get("options")
         except psycopg.ProgrammingError:
             return {}
         if given is None:
@@ -223,8 +210,8 @@ class Connections:
         return await asyncio.shield(self._probe)
 
     async def _probe_once(self) -> psycopg.Error | None:
-        assert self._conninfo is not None
-        conninfo = self._conninfo
+        conninfo = self.options.conninfo
+        assert conninfo is not None
         if "connect_timeout" not in conninfo_to_dict(conninfo):
             conninfo = make_conninfo(conninfo, connect_timeout=max(2, round(self.pool_timeout)))
         try:
@@ -241,7 +228,7 @@ class Connections:
         # trip, no BEGIN/COMMIT) and give it back as it was.
         autocommit, threshold = conn.autocommit, conn.prepare_threshold
         await conn.set_autocommit(True)
-        if self.pgbouncer:
+        if self.options.pgbouncer:
             conn.prepare_threshold = None
         try:
             return await work(conn)
