@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 import attrs
 
@@ -31,10 +31,13 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
     taken out; the rest of the URL, every other libpq parameter included, is the
     ``conninfo``, unchanged.
     """
-    parts = urlsplit(url)
+    # Split by hand, not urlsplit/urlunsplit: they rewrite "postgresql:///db"
+    # (no host: the default socket) as "postgresql:/db", which libpq refuses.
+    head, _, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
     kept: list[str] = []
     raw: dict[str, str | None] = {}
-    for item in parts.query.split("&") if parts.query else []:
+    for item in query.split("&") if query else []:
         key, _, value = item.partition("=")
         name = unquote_plus(key)
         if name not in _OWN_PARAMS:
@@ -43,7 +46,8 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
         if name in raw:
             raise _url_error(f"parameter {name!r} is given twice in the URL", name)
         raw[name] = unquote_plus(value)
-    options: dict[str, Any] = {"conninfo": urlunsplit(parts._replace(query="&".join(kept)))}
+    conninfo = head + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+    options: dict[str, Any] = {"conninfo": conninfo}
     tables = {role: raw.pop(param) for param, role in _TABLE_PARAMS.items() if param in raw}
     if tables:
         options["tables"] = tables

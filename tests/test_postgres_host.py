@@ -1,0 +1,161 @@
+"""The host's environment: host pools with other row factories and cursor classes,
+databases in other encodings and with other default isolation levels, service
+files, every URL form libpq takes, odd table names and odd foreign rows. Each
+configuration runs the contract suite (or the part that applies) or is refused
+with a typed error naming the setting. Against real PostgreSQL 16."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from psycopg import AsyncClientCursor, sql
+from psycopg.rows import dict_row, namedtuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from chat_persistence import Message, Session, TextPart, create_adapter
+from chat_persistence_contract import arun_contract
+from chat_persistence_postgres import PostgresPersistence
+from chat_persistence_postgres._plugin import postgres_url_options
+from fix_pg import PgDatabase, PgSchema, PgServer, make_database
+
+
+def text(message_id: str, body: str | None = None, **kwargs: Any) -> Message:
+    return Message(message_id, "user", [TextPart(body or message_id)], **kwargs)
+
+
+@pytest.fixture
+def database(pg16: PgServer) -> Iterator[PgDatabase]:
+    """A UTF-8 database of this test's own, with the reference tables."""
+    yield from make_database(pg16)
+
+
+# -- host pools: row factories and cursor classes ---------------------------------
+
+HOST_CONNECTIONS: dict[str, dict[str, Any]] = {
+    "dict_row": {"row_factory": dict_row},
+    "namedtuple_row": {"row_factory": namedtuple_row},
+    "AsyncClientCursor": {"cursor_factory": AsyncClientCursor},
+}
+
+
+@pytest.mark.parametrize("kwargs", HOST_CONNECTIONS.values(), ids=HOST_CONNECTIONS.keys())
+async def test_host_pools_with_their_own_row_factory_or_cursor_class(
+    pg_schema: PgSchema, pg_tables: dict[str, str], kwargs: dict[str, Any]
+) -> None:
+    async with AsyncConnectionPool(pg_schema.dsn, kwargs=kwargs, max_size=4, open=False) as pool:
+        report = await arun_contract(lambda: PostgresPersistence(pool=pool, tables=pg_tables))
+        assert report.passed, report.format()
+        async with PostgresPersistence(pool=pool, tables=pg_tables) as adapter:
+            await adapter.validate_schema()
+            assert (await adapter.check_schema(strict=True)).ok
+            assert await adapter.save_messages("t", [text("a"), text("b")])
+            assert [m.id for m in await adapter.delete_messages("t", ["b", "a"])] == ["a", "b"]
+        async with pool.connection() as conn:  # handed back as the host made it
+            assert conn.row_factory is kwargs.get("row_factory", conn.row_factory)
+            assert conn.cursor_factory is kwargs.get("cursor_factory", conn.cursor_factory)
+            assert not conn.autocommit
+
+
+# -- table names ----------------------------------------------------------------------
+
+ODD_NAMES = {
+    "percent": ("chat%messages", "chat%sessions"),
+    "placeholder": ("m%(thread)s", "s%s"),
+    "quotes and spaces": ('my "chat" messages', "chat sessions;"),
+    "non-ASCII": ("nachrichten_äö", "sitzungen_日本"),
+}
+
+
+@pytest.mark.parametrize("names", ODD_NAMES.values(), ids=ODD_NAMES.keys())
+async def test_odd_table_names_hold_the_data(pg_schema: PgSchema, names: tuple[str, str]) -> None:
+    tables = pg_schema.create_reference_tables(messages=names[0], sessions=names[1])
+    m, s = pg_schema.qualified(names[0]), pg_schema.qualified(names[1])
+    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=tables, max_size=2) as adapter:
+        await adapter.validate_schema()
+        await adapter.save_messages("t", [text("one")])
+        await adapter.save_messages("t", [text("two"), text("three", session_id="s")])
+        await adapter.archive_session("s", thread_id="t")
+        assert [x.id for x in await adapter.list_messages("t")] == ["one", "two"]
+        assert [x.id for x in await adapter.list_messages("t", limit=1, before="two")] == ["one"]
+        stored = await adapter.save_session(Session("live", "t", "v"))
+        await adapter.save_session(stored, expected_updated_at=stored.updated_at)
+        with pg_schema.server.connect() as conn:
+            counts = conn.execute(
+                sql.SQL("SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {})").format(m, s)
+            ).fetchone()
+            tables_now = conn.execute(
+                "SELECT array_agg(tablename::text ORDER BY tablename) FROM pg_tables"
+                " WHERE schemaname = %s",
+                [pg_schema.name],
+            ).fetchone()
+        assert counts == (3, 2)
+        assert tables_now == (sorted(names),)
+        await adapter.delete_thread("t")
+        assert await adapter.list_messages("t") == []
+
+
+# -- URL forms ------------------------------------------------------------------------
+
+
+def test_url_without_a_host_keeps_its_form() -> None:
+    for url in (
+        "postgresql:///chat?host=/var/run/postgresql",
+        "postgresql:///chat?host=/socket&messages_table=m",
+        "postgres://",
+        "postgresql://[::1]:5433/chat",
+        "postgresql://u:p%40ss@h1:5432,h2:5433/chat?target_session_attrs=read-write",
+    ):
+        conninfo = postgres_url_options(url)["conninfo"]
+        assert conninfo == url.replace("&messages_table=m", "")
+
+
+async def test_every_url_form_reaches_the_server(database: PgDatabase) -> None:
+    info = {k: v for k, v in _dsn_parts(database.dsn).items() if v}
+    socket_dir, user, port = info["host"], info.get("user", "postgres"), info.get("port", "5432")
+    for url in (
+        f"postgresql:///{database.name}?host={socket_dir}&user={user}&port={port}",
+        f"postgresql://{user}@/{database.name}?host={socket_dir}&port={port}",
+        f"postgres://{user}@%2F{socket_dir.lstrip('/').replace('/', '%2F')}:{port}/{database.name}",
+        f"host={socket_dir} port={port} user={user} dbname={database.name}",
+    ):
+        adapter = create_adapter(url if "=" not in url.split("?")[0] else _as_mapping(url))
+        async with adapter:
+            await adapter.validate_schema()
+            saved = await adapter.save_messages("t-url", [text(f"m{len(url)}")])
+            assert await adapter.get_message("t-url", saved[0].id) == saved[0]
+
+
+def _dsn_parts(dsn: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+
+
+def _as_mapping(conninfo: str) -> dict[str, Any]:
+    return {"backend": "postgres", "conninfo": conninfo}
+
+
+# -- foreign rows ---------------------------------------------------------------------
+
+
+async def test_a_null_session_id_row_does_not_hide_messages(database: PgDatabase) -> None:
+    """A host's sessions table whose session_id may be NULL, holding an archived
+    row with NULL: the whole listing and a page agree (NOT IN over a set holding
+    NULL would return nothing)."""
+    with database.connect() as conn:
+        conn.execute(
+            "ALTER TABLE chat_sessions DROP CONSTRAINT chat_sessions_pkey;"
+            " CREATE UNIQUE INDEX ON chat_sessions (session_id);"
+            " ALTER TABLE chat_sessions ALTER COLUMN session_id DROP NOT NULL;"
+            " INSERT INTO chat_sessions (session_id, thread_id, sdk_version, archived_at)"
+            " VALUES (NULL, 't', 'other', now())"
+        )
+    async with PostgresPersistence(conninfo=database.dsn) as adapter:
+        await adapter.save_messages("t", [text("loose"), text("in-session", session_id="s1")])
+        await adapter.save_session(Session("s2", "t", "v"))
+        await adapter.save_messages("t", [text("live", session_id="s2")])
+        everything = [m.id for m in await adapter.list_messages("t")]
+        newest = [m.id for m in await adapter.list_messages("t", limit=10)]
+    assert everything == newest == ["loose", "in-session", "live"]
