@@ -222,13 +222,15 @@ LIST_LIVE_SESSIONS = sql.SQL(
 # The archive rule of a listing. The whole (or a cursor-bounded) thread: the
 # thread's own live and archived sessions are read once (sessions' thread_id
 # index) into two hashed sets; only a session whose row belongs to another thread,
-# or has none, is probed by key. A page (limit): an anti-join.
+# or has none, is probed by key (NULL ids are left out of the NOT IN set: one
+# would make it match nothing). A page (limit): an anti-join.
 LIVE_IN_THREAD = sql.SQL(
     "(m.session_id IS NULL"
     " OR m.session_id IN (SELECT s.session_id FROM {s} s"
     " WHERE s.thread_id = %(thread)s AND s.archived_at IS NULL)"
     " OR (m.session_id NOT IN (SELECT s.session_id FROM {s} s"
-    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NOT NULL)"
+    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NOT NULL"
+    " AND s.session_id IS NOT NULL)"
     " AND NOT EXISTS (SELECT 1 FROM {s} s WHERE s.session_id = m.session_id"
     " AND s.archived_at IS NOT NULL)))"
 )
