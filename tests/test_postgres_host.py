@@ -7,6 +7,7 @@ with a typed error naming the setting. Against real PostgreSQL 16."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -159,3 +160,91 @@ async def test_a_null_session_id_row_does_not_hide_messages(database: PgDatabase
         everything = [m.id for m in await adapter.list_messages("t")]
         newest = [m.id for m in await adapter.list_messages("t", limit=10)]
     assert everything == newest == ["loose", "in-session", "live"]
+
+
+# -- foreign times --------------------------------------------------------------------
+
+ODD_TIMES = {
+    "infinity": "infinity",
+    "minus-infinity": "-infinity",
+    "year-20000": "20000-01-01 00:00:00+00",
+    "bc": "0044-03-15 00:00:00+00 BC",
+}
+MIN_UTC, MAX_UTC = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+async def test_foreign_odd_times_never_brick_a_thread(database: PgDatabase) -> None:
+    """Rows another program wrote with times Python cannot hold read as the ends
+    of the datetime range (documented), in every read, and sessions too."""
+    with database.connect() as conn:
+        conn.execute(
+            "ALTER TABLE chat_messages ALTER COLUMN created_at DROP NOT NULL;"
+            " ALTER TABLE chat_sessions ALTER COLUMN updated_at DROP NOT NULL"
+        )
+        for message_id, at in [*ODD_TIMES.items(), ("null", None)]:
+            conn.execute(
+                "INSERT INTO chat_messages (thread_id, message_id, role, created_at, parts_json)"
+                " VALUES ('t', %s, 'user', %s::timestamptz, '[]')",
+                [message_id, at],
+            )
+        conn.execute(
+            "INSERT INTO chat_sessions (session_id, thread_id, sdk_version, created_at,"
+            " updated_at) VALUES ('inf', 't', 'v', '-infinity', 'infinity'),"
+            " ('null', 't', 'v', now(), NULL)"
+        )
+    async with PostgresPersistence(conninfo=database.dsn) as adapter:
+        await adapter.save_messages(
+            "t", [text("normal", created_at=datetime(2024, 1, 1, tzinfo=UTC))]
+        )
+        listed = await adapter.list_messages("t")
+        times = {m.id: m.created_at for m in listed}
+        assert times == {
+            "minus-infinity": MIN_UTC,
+            "bc": MIN_UTC,
+            "normal": datetime(2024, 1, 1, tzinfo=UTC),
+            "infinity": MAX_UTC,
+            "year-20000": MAX_UTC,
+            "null": None,
+        }
+        assert [m.id for m in listed][:3] == ["minus-infinity", "bc", "normal"]
+        assert [m.id for m in listed][3:5] == ["year-20000", "infinity"]
+        newest = await adapter.list_messages("t", limit=3)
+        assert [m.id for m in newest] == ["year-20000", "infinity", "null"]
+        before = await adapter.list_messages("t", limit=2, before="infinity")
+        assert [m.id for m in before] == ["normal", "year-20000"]
+        after = await adapter.list_messages("t", after="normal", limit=5)
+        assert [m.id for m in after][:2] == ["year-20000", "infinity"]
+        for message_id in (*ODD_TIMES, "null"):
+            got = await adapter.get_message("t", message_id)
+            assert got is not None
+            assert got.created_at == times[message_id]
+        session = await adapter.get_session("inf")
+        assert session is not None
+        assert (session.created_at, session.updated_at) == (MIN_UTC, MAX_UTC)
+        nulled = await adapter.get_session("null")
+        assert nulled is not None
+        assert nulled.updated_at is None
+        assert [s.id for s in await adapter.list_sessions("t")] == ["inf", "null"]
+        archived = await adapter.archive_session("inf", thread_id="t")
+        assert archived.updated_at == MAX_UTC
+        assert archived.archived_at is not None
+
+
+async def test_a_host_pool_in_another_time_zone_reads_what_it_wrote(
+    database: PgDatabase,
+) -> None:
+    last = datetime(9999, 12, 31, 20, 0, tzinfo=UTC)  # 10000-01-01 05:00 in Tokyo
+    async with (
+        AsyncConnectionPool(
+            database.dsn, kwargs={"options": "-c TimeZone=Asia/Tokyo"}, open=False
+        ) as pool,
+        PostgresPersistence(pool=pool) as adapter,
+    ):
+        saved = await adapter.save_messages("t", [text("late", created_at=last), text("now")])
+        assert saved[0].created_at == last
+        assert await adapter.list_messages("t") == sorted(saved, key=lambda m: m.created_at or last)
+        assert await adapter.get_message("t", "late") == saved[0]
+        session = await adapter.save_session(Session("s", "t", "v", created_at=last))
+        assert session.created_at == last
+        assert await adapter.get_session("s") == session
+        assert all(m.created_at is not None and m.created_at.tzinfo is UTC for m in saved)

@@ -42,6 +42,7 @@ from ._schema import SchemaReport, inspect_schema
 from ._single_save import SavedRow, SingleSave, save_behind_lock
 from ._sql import OVERFLOW_MARK
 from ._tables import Tables
+from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
 from ._wire import StoredJsonbLoader, dumps, loads_stored
 
 logger = logging.getLogger("chat_persistence.postgres")
@@ -51,13 +52,17 @@ _R = TypeVar("_R")
 _JSONB_OID = psycopg.adapters.types["jsonb"].oid
 
 
-def our_cursor(conn: Conn, reader: RowReader[_R]) -> AsyncCursor[_R]:
+def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> AsyncCursor[_R]:
     """A binary cursor of our own on ``conn``, reading rows with ``reader``:
     whatever cursor class, row factory or JSON loader the host's connections
-    have, our statements run and decode the same way."""
+    have, our statements run and decode the same way. ``clamp_times``: read
+    ``timestamptz`` with ``ClampedTimestamptzLoader`` (never fails; slower than
+    psycopg's own loader, so reads of many rows use it only when that one failed)."""
     cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=reader)
     cur.format = pq.Format.BINARY
     cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
+    if clamp_times:
+        cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
     return cur
 
 
@@ -149,9 +154,21 @@ class PostgresPersistence(AdapterBase):
         params: Mapping[str, object],
         *,
         retry: bool,
+        write: bool = False,
     ) -> list[_R]:
+        """Run ``query`` and read its rows. A write returns few rows: they are read
+        with clamped times at once, since it must not run again."""
+
         async def fetch(conn: Conn) -> list[_R]:
-            cur = our_cursor(conn, reader)
+            cur = our_cursor(conn, reader, clamp_times=write)
+            await cur.execute(query, params)
+            try:
+                return await cur.fetchall()
+            except psycopg.DataError:
+                if write:
+                    raise
+            # A read met a time Python cannot hold: read it again, clamped.
+            cur = our_cursor(conn, reader, clamp_times=True)
             await cur.execute(query, params)
             return await cur.fetchall()
 
@@ -183,7 +200,7 @@ class PostgresPersistence(AdapterBase):
             one_statement = False
 
         async def save(conn: Conn) -> list[SavedRow]:
-            cur = our_cursor(conn, saved_reader)
+            cur = our_cursor(conn, saved_reader, clamp_times=True)
             if single:
                 return await self._single.run(
                     cur, self._q, thread_id, params, one_statement=one_statement
@@ -205,7 +222,7 @@ class PostgresPersistence(AdapterBase):
                 message_id=m.id,
                 role=m.role,
                 session_id=m.session_id,
-                created_at=utc(stored[m.id]),
+                created_at=_utc_or_none(stored[m.id]),
                 parts_json=parts,
             )
             for m, parts in zip(messages, parts_of, strict=True)
@@ -259,7 +276,7 @@ class PostgresPersistence(AdapterBase):
         also remove what another writer saved after the first one committed."""
 
         async def delete(conn: Conn) -> None:
-            await our_cursor(conn, saved_reader).execute(
+            await our_cursor(conn, saved_reader, clamp_times=False).execute(
                 self._q.delete_thread, {"thread": thread_id}
             )
 
@@ -274,6 +291,7 @@ class PostgresPersistence(AdapterBase):
             self._q.delete_messages,
             {"thread": thread_id, "ids": list(message_ids)},
             retry=False,
+            write=True,
         )
 
     # -- sessions ---------------------------------------------------------------
@@ -299,7 +317,12 @@ class PostgresPersistence(AdapterBase):
         }
         if expected_updated_at is None:
             rows = await self._fetch(
-                "save_session", session_reader, self._q.upsert_session, params, retry=True
+                "save_session",
+                session_reader,
+                self._q.upsert_session,
+                params,
+                retry=True,
+                write=True,
             )
             return rows[0]
         found = await self._fetch(
@@ -308,6 +331,7 @@ class PostgresPersistence(AdapterBase):
             self._q.update_session_if,
             params,
             retry=False,
+            write=True,
         )
         if found and found[0][0]:
             return found[0][1]
@@ -333,7 +357,12 @@ class PostgresPersistence(AdapterBase):
         (archiving an archived session changes nothing)."""
         params = {"id": session_id, "thread": thread_id, "sdk": self.sdk_version}
         rows = await self._fetch(
-            "archive_session", session_reader, self._q.archive_session, params, retry=True
+            "archive_session",
+            session_reader,
+            self._q.archive_session,
+            params,
+            retry=True,
+            write=True,
         )
         return rows[0]
 
