@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +249,33 @@ async def test_a_host_pool_in_another_time_zone_reads_what_it_wrote(
         assert session.created_at == last
         assert await adapter.get_session("s") == session
         assert all(m.created_at is not None and m.created_at.tzinfo is UTC for m in saved)
+
+
+# -- service files --------------------------------------------------------------------
+
+
+async def test_a_service_file_keeps_its_options(
+    pg_schema: PgSchema, pg_tables: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``options=-c search_path=...`` from ``pg_service.conf`` stays in force: the
+    unqualified tables are the service's schema's."""
+    info = _dsn_parts(pg_schema.dsn)
+    lines = [f"{k}={info[k]}" for k in ("host", "port", "user", "dbname") if k in info]
+    service = tmp_path / "pg_service.conf"
+    service.write_text(
+        "[chatsvc]\n" + "\n".join(lines) + f"\noptions=-c search_path={pg_schema.name}\n"
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    async with PostgresPersistence(conninfo="service=chatsvc") as adapter:
+        await adapter.validate_schema()
+        await adapter.save_messages("t", [text("via-service")])
+        assert adapter._pool is not None
+        async with adapter._pool.connection() as conn:
+            cur = await conn.execute("SELECT current_schema()")
+            assert await cur.fetchone() == (pg_schema.name,)
+    with pg_schema.server.connect() as conn:
+        count = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(pg_schema.qualified("chat_messages"))
+        ).fetchone()
+    assert count == (1,)
+    assert pg_tables["messages"].endswith(".chat_messages")

@@ -81,20 +81,28 @@ class Connections:
 
     def _utc_session_options(self) -> dict[str, str]:
         """Connect options that start our own sessions with ``TimeZone=UTC``, so that
-        psycopg returns ``timezone.utc`` datetimes the rows keep as they are.
+        psycopg returns ``timezone.utc`` datetimes the rows keep as they are (a
+        speed-up only: times read correctly in any zone).
 
-        Added to the options the conninfo (or ``PGOPTIONS``) already gives. Not
-        behind PgBouncer, which refuses startup options it does not know; nor on
-        a conninfo psycopg cannot parse (the pool reports that one itself).
+        Appended to the options the conninfo (or ``PGOPTIONS``) already gives, and
+        only when they set no time zone. Not with a service (its file's ``options``
+        would be replaced, and we cannot read them), nor behind PgBouncer, which
+        refuses startup options it does not know, nor on a conninfo psycopg cannot
+        parse (the pool reports that one itself).
         """
         if self.options.pgbouncer or self.options.conninfo is None:
             return {}
         try:
-            given = conninfo_to_dict(self.options.conninfo).get("options")
+            params = conninfo_to_dict(self.options.conninfo)
         except psycopg.ProgrammingError:
             return {}
+        if "service" in params or os.environ.get("PGSERVICE"):
+            return {}
+        given = params.get("options")
         if given is None:
             given = os.environ.get("PGOPTIONS", "")
+        if "timezone" in str(given).lower():
+            return {}
         return {"options": f"{given} -c TimeZone=UTC".strip()}
 
     async def close(self) -> None:
