@@ -13,10 +13,18 @@ from typing import Any
 
 import pytest
 from psycopg import AsyncClientCursor, sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row, namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from chat_persistence import Message, Session, TextPart, create_adapter
+from chat_persistence import (
+    ConfigError,
+    InvalidMessageError,
+    Message,
+    Session,
+    TextPart,
+    create_adapter,
+)
 from chat_persistence_contract import arun_contract
 from chat_persistence_postgres import PostgresPersistence
 from chat_persistence_postgres._plugin import postgres_url_options
@@ -279,3 +287,82 @@ async def test_a_service_file_keeps_its_options(
         ).fetchone()
     assert count == (1,)
     assert pg_tables["messages"].endswith(".chat_messages")
+
+
+# -- encodings ------------------------------------------------------------------------
+
+
+def _stored_text(database: PgDatabase, message_id: str) -> str:
+    """What a second, plain UTF-8 client reads from the row."""
+    with database.connect() as conn:
+        row = conn.execute(
+            "SELECT parts_json->0->>'text' FROM chat_messages WHERE message_id = %s",
+            [message_id],
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+@pytest.fixture(params=["LATIN1", "SQL_ASCII"])
+def other_encoding(request: pytest.FixtureRequest, pg16: PgServer) -> Iterator[PgDatabase]:
+    yield from make_database(pg16, encoding=request.param)
+
+
+async def test_a_database_in_another_encoding_stores_real_text(
+    other_encoding: PgDatabase,
+) -> None:
+    with other_encoding.connect() as conn:
+        conn.execute(
+            "INSERT INTO chat_messages (thread_id, message_id, role, parts_json)"
+            " VALUES ('thread-ü', 'foreign', 'user', %s::jsonb)",
+            ['[{"type": "text", "text": "naïve"}]'],
+        )
+    async with PostgresPersistence(conninfo=other_encoding.dsn) as adapter:
+        saved = await adapter.save_messages("thread-ü", [text("ours", "café")])
+        assert _stored_text(other_encoding, "ours") == "café"
+        listed = await adapter.list_messages("thread-ü")
+        assert [(m.id, m.parts) for m in listed] == [
+            ("foreign", (TextPart("naïve"),)),
+            ("ours", saved[0].parts),
+        ]
+        if _server_encoding(other_encoding) == "LATIN1":
+            with pytest.raises(InvalidMessageError) as err:
+                await adapter.save_messages("thread-ü", [text("fine"), text("euro", "5 €")])
+            assert err.value.message_id == "euro"
+            assert err.value.field == "Message.parts"
+            assert "LATIN1" in str(err.value)
+            assert [m.id for m in await adapter.list_messages("thread-ü")] == ["foreign", "ours"]
+            with pytest.raises(InvalidMessageError, match=r"Session\.state"):
+                await adapter.save_session(Session("s", "thread-ü", "v", state={"k": "日本"}))
+            assert await adapter.get_session("s") is None
+        else:  # SQL_ASCII holds any bytes: stored as UTF-8, read back the same
+            await adapter.save_messages("thread-ü", [text("euro", "5 €")])
+            assert _stored_text(other_encoding, "euro") == "5 €"
+
+
+def _server_encoding(database: PgDatabase) -> str:
+    with database.connect() as conn:
+        row = conn.execute("SHOW server_encoding").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_a_latin1_client_encoding_in_the_conninfo_is_overridden(
+    database: PgDatabase,
+) -> None:
+    conninfo = make_conninfo(database.dsn, client_encoding="LATIN1")
+    async with create_adapter({"backend": "postgres", "conninfo": conninfo}) as adapter:
+        await adapter.save_messages("t", [text("m", "café")])
+        assert [m.parts for m in await adapter.list_messages("t")] == [(TextPart("café"),)]
+    assert _stored_text(database, "m") == "café"
+
+
+async def test_a_host_pool_in_latin1_is_refused_at_open(database: PgDatabase) -> None:
+    async with AsyncConnectionPool(
+        database.dsn, kwargs={"client_encoding": "LATIN1"}, open=False
+    ) as pool:
+        with pytest.raises(ConfigError, match="client_encoding=LATIN1") as err:
+            await PostgresPersistence(pool=pool).open()
+        assert err.value.option == "client_encoding"
+    with database.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM chat_messages").fetchone() == (0,)

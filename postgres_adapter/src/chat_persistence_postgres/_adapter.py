@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import AsyncCursor, pq
@@ -23,9 +23,10 @@ from chat_persistence import (
     stored_message,
     unstructure_parts,
 )
-from chat_persistence.storage import no_time_left
+from chat_persistence.storage import json_text, no_time_left
 
 from ._connections import Conn, Connections
+from ._encoding import UNTRANSLATABLE, Candidate, not_storable
 from ._options import PostgresOptions
 from ._queries import Queries, Statement
 from ._resilience import RetryPolicy
@@ -142,9 +143,19 @@ class PostgresPersistence(AdapterBase):
         await self._connections.close()
 
     async def _run(
-        self, operation: str, work: Callable[[Conn], Awaitable[_T]], *, retry: bool
+        self,
+        operation: str,
+        work: Callable[[Conn], Awaitable[_T]],
+        *,
+        retry: bool,
+        texts: Callable[[], Iterable[Candidate]],
     ) -> _T:
-        return await self._connections.run(operation, work, retry=retry)
+        """Run ``work`` on a pooled connection; ``texts`` says where a character the
+        database cannot store may come from, to name it in the error."""
+        try:
+            return await self._connections.run(operation, work, retry=retry)
+        except UNTRANSLATABLE as err:
+            raise not_storable(err, texts()) from None
 
     async def _fetch(
         self,
@@ -172,7 +183,7 @@ class PostgresPersistence(AdapterBase):
             await cur.execute(query, params)
             return await cur.fetchall()
 
-        return await self._run(operation, fetch, retry=retry)
+        return await self._run(operation, fetch, retry=retry, texts=lambda: _param_texts(params))
 
     # -- messages ---------------------------------------------------------------
 
@@ -208,7 +219,9 @@ class PostgresPersistence(AdapterBase):
             return await save_behind_lock(cur, self._q, thread_id, self._q.save_messages, params)
 
         try:
-            rows = await self._run("save_messages", save, retry=True)
+            rows = await self._run(
+                "save_messages", save, retry=True, texts=lambda: _message_texts(thread_id, messages)
+            )
         except psycopg.errors.InvalidDatetimeFormat as err:
             detail = err.diag.message_primary or ""
             if OVERFLOW_MARK not in detail:
@@ -280,7 +293,8 @@ class PostgresPersistence(AdapterBase):
                 self._q.delete_thread, {"thread": thread_id}
             )
 
-        await self._run("delete_thread", delete, retry=False)
+        params = {"thread": thread_id}
+        await self._run("delete_thread", delete, retry=False, texts=lambda: _param_texts(params))
 
     async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:
         """One statement (``DELETE ... RETURNING``, ordered); not retried, as
@@ -388,7 +402,42 @@ class PostgresPersistence(AdapterBase):
         async def inspect(conn: Conn) -> SchemaReport:
             return await inspect_schema(conn, self.tables, strict=strict)
 
-        return await self._run("check_schema", inspect, retry=True)
+        return await self._run("check_schema", inspect, retry=True, texts=list)
+
+
+_PARAM_FIELDS = {
+    "thread": "thread_id",
+    "message": "message_id",
+    "id": "session_id",
+    "session": "session_id",
+    "sdk": "sdk_version",
+    "state": "Session.state",
+    "metadata": "Session.metadata",
+}
+
+
+def _param_texts(params: Mapping[str, object]) -> list[Candidate]:
+    texts: list[Candidate] = []
+    for name, value in params.items():
+        if isinstance(value, Jsonb):
+            value = json_text(value.obj)
+        elif isinstance(value, list):
+            value = "\n".join(v for v in cast(list[object], value) if isinstance(v, str))
+        if isinstance(value, str):
+            texts.append((_PARAM_FIELDS.get(name, name), None, value))
+    return texts
+
+
+def _message_texts(thread_id: str, messages: tuple[Message, ...]) -> list[Candidate]:
+    texts: list[Candidate] = [("thread_id", None, thread_id)]
+    for m in messages:
+        texts += [
+            ("Message.id", m.id, m.id),
+            ("Message.role", m.id, m.role),
+            ("Message.session_id", m.id, m.session_id or ""),
+            ("Message.parts", m.id, json_text(unstructure_parts(m.parts))),
+        ]
+    return texts
 
 
 def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:

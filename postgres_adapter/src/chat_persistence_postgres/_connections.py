@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRe
 
 from chat_persistence import StorageUnavailableError
 
+from ._encoding import check_client_encoding
 from ._options import PostgresOptions
 from ._resilience import RetryPolicy, connection_lost, died_while_idle, unavailable
 
@@ -47,6 +48,7 @@ class Connections:
     async def open(self) -> None:
         """Take the host's pool, or open our own and wait for its first connections."""
         if self._host_pool is not None:
+            await self._check_host_pool(self._host_pool)
             self.pool = self._host_pool
             return
         conninfo = self.options.conninfo
@@ -62,6 +64,8 @@ class Connections:
             reconnect_timeout=self.pool_timeout / 2,
             kwargs={
                 "autocommit": True,
+                # Always: psycopg's JSON is UTF-8 whatever the connection says.
+                "client_encoding": "UTF8",
                 "prepare_threshold": self.options.effective_prepare_threshold,
                 **self._utc_session_options(),
             },
@@ -78,6 +82,19 @@ class Connections:
                 raise StorageUnavailableError("postgres", first_line(cause)) from cause
             raise StorageUnavailableError("postgres", first_line(err)) from err
         self.pool = pool
+
+    async def _check_host_pool(self, pool: AsyncConnectionPool[Any]) -> None:
+        """Refuse a host pool whose connections cannot be used (see
+        ``check_client_encoding``), at no round trip. A pool that is closed or
+        busy is left to the first operation to report."""
+        try:
+            conn = await pool.getconn(timeout=min(self.pool_timeout, 1.0))
+        except (PoolClosed, PoolTimeout, TooManyRequests):
+            return
+        try:
+            check_client_encoding(conn)
+        finally:
+            await pool.putconn(conn)
 
     def _utc_session_options(self) -> dict[str, str]:
         """Connect options that start our own sessions with ``TimeZone=UTC``, so that
@@ -232,6 +249,7 @@ class Connections:
     async def _borrowed(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
         if self._host_pool is None:
             return await work(conn)
+        check_client_encoding(conn)
         # A host connection: borrow it in autocommit (so one statement is one round
         # trip, no BEGIN/COMMIT) and give it back as it was.
         autocommit, threshold = conn.autocommit, conn.prepare_threshold
