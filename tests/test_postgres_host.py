@@ -6,7 +6,10 @@ with a typed error naming the setting. Against real PostgreSQL 16."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import gc
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chat_persistence import (
     ConfigError,
+    ConflictError,
     InvalidMessageError,
     Message,
     Session,
@@ -28,7 +32,10 @@ from chat_persistence import (
 from chat_persistence_contract import arun_contract
 from chat_persistence_postgres import PostgresPersistence
 from chat_persistence_postgres._plugin import postgres_url_options
+from fix_faults import Holder, app_dsn, new_app
 from fix_pg import PgDatabase, PgSchema, PgServer, make_database
+
+HolderFactory = Callable[[str, str], Awaitable[Holder]]
 
 
 def text(message_id: str, body: str | None = None, **kwargs: Any) -> Message:
@@ -366,3 +373,62 @@ async def test_a_host_pool_in_latin1_is_refused_at_open(database: PgDatabase) ->
         assert err.value.option == "client_encoding"
     with database.connect() as conn:
         assert conn.execute("SELECT count(*) FROM chat_messages").fetchone() == (0,)
+
+
+# -- races ----------------------------------------------------------------------------
+
+
+async def test_concurrent_opens_share_one_pool(
+    pg_schema: PgSchema, pg_tables: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four ``open()`` calls at once open one pool: none is dropped while open
+    (its worker tasks destroyed pending, its connections left to the collector)."""
+    app = new_app()
+    adapter = PostgresPersistence(
+        conninfo=app_dsn(pg_schema.dsn, app), tables=pg_tables, min_size=2, max_size=2
+    )
+    with caplog.at_level(logging.WARNING):
+        await asyncio.gather(*(adapter.open() for _ in range(4)))
+        gc.collect()
+        await asyncio.sleep(0)
+    dropped = [
+        r.getMessage() for r in caplog.records if "destroyed but it is pending" in r.getMessage()
+    ]
+    assert dropped == []
+    await adapter.save_messages("t", [text("a")])
+    pool = adapter._pool
+    assert pool is not None
+    assert pool.get_stats()["pool_size"] == 2
+    await adapter.aclose()
+    assert pool.closed
+
+
+async def test_the_loser_of_a_compare_and_set_race_learns_the_stored_value(
+    pg_schema: PgSchema, pg_tables: dict[str, str], holder_factory: HolderFactory
+) -> None:
+    app = new_app()
+    holder = await holder_factory(pg_schema.dsn, app)
+    async with PostgresPersistence(
+        conninfo=app_dsn(pg_schema.dsn, app), tables=pg_tables, max_size=2
+    ) as adapter:
+        stored = await adapter.save_session(Session("s", "t", "v"))
+        winner_time = datetime(2030, 1, 1, tzinfo=UTC)
+        await holder.conn.execute("BEGIN")
+        await holder.conn.execute(
+            sql.SQL("UPDATE {} SET updated_at = %s WHERE session_id = 's'").format(
+                pg_schema.qualified("chat_sessions")
+            ),
+            [winner_time],
+        )
+        loser = asyncio.create_task(
+            adapter.save_session(Session("s", "t", "v2"), expected_updated_at=stored.updated_at)
+        )
+        await holder.wait_for(1)  # the compare-and-set waits for the winner's row
+        await holder.conn.execute("COMMIT")
+        with pytest.raises(ConflictError) as err:
+            await asyncio.wait_for(loser, timeout=10)
+        assert err.value.expected == stored.updated_at
+        assert err.value.actual == winner_time
+        got = await adapter.get_session("s")
+        assert got is not None
+        assert (got.sdk_version, got.updated_at) == ("v", winner_time)

@@ -44,9 +44,16 @@ class Connections:
         self.pool: AsyncConnectionPool[Any] | None = None
         """The pool in use while open."""
         self._probe: asyncio.Task[psycopg.Error | None] | None = None
+        self._opening = asyncio.Lock()
 
     async def open(self) -> None:
-        """Take the host's pool, or open our own and wait for its first connections."""
+        """Take the host's pool, or open our own and wait for its first connections.
+        Concurrent calls open one pool: the others wait for it."""
+        async with self._opening:
+            if self.pool is None:
+                await self._open()
+
+    async def _open(self) -> None:
         if self._host_pool is not None:
             await self._check_host_pool(self._host_pool)
             self.pool = self._host_pool

@@ -170,8 +170,10 @@ RETURNING {sfields}
 )
 
 # Compare-and-set: the update happens only on the expected updated_at; when it
-# does not, the second branch returns the row as it was (same snapshot), so the
-# caller learns what it found, all in one statement.
+# does not, "found" returns the row as it is now, so the caller learns what it
+# found, all in one statement. "found" locks the row (FOR SHARE) so that it reads
+# the newest committed version, not the statement's snapshot: the loser of a race
+# waited for the winner and must report the winner's updated_at.
 UPDATE_SESSION_IF = sql.SQL(
     """
 WITH written AS (
@@ -183,11 +185,15 @@ WITH written AS (
         updated_at = greatest(now(), s.updated_at + interval '1 microsecond')
     WHERE s.session_id = %(id)s AND s.updated_at = %(expected)s::timestamptz
     RETURNING {sfields}
+),
+found AS (
+    SELECT {sfields} FROM {s} s
+    WHERE s.session_id = %(id)s AND NOT EXISTS (SELECT 1 FROM written)
+    FOR SHARE OF s
 )
 SELECT true AS written, w.* FROM written w
 UNION ALL
-SELECT false, {sfields} FROM {s} s
-WHERE s.session_id = %(id)s AND NOT EXISTS (SELECT 1 FROM written)
+SELECT false, f.* FROM found f
 """
 )
 
