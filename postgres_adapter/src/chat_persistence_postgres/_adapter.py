@@ -51,6 +51,9 @@ logger = logging.getLogger("chat_persistence.postgres")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _JSONB_OID = psycopg.adapters.types["jsonb"].oid
+BIG_BATCH = 64 * 1024 * 1024
+"""A batch whose parts' JSON is longer sends them as one text per message:
+jsonb holds at most 256 MB in one value, the batch's array of parts."""
 
 
 def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> AsyncCursor[_R]:
@@ -201,6 +204,7 @@ class PostgresPersistence(AdapterBase):
         # them), and decoded again for the returned messages, which so share nothing
         # with the caller's.
         single = len(messages) == 1
+        upsert = self._q.save_messages
         if single:
             wire = dumps(unstructure_parts(messages[0].parts))
             params = _one_params(thread_id, messages[0], wire)
@@ -209,6 +213,9 @@ class PostgresPersistence(AdapterBase):
             wire = dumps([unstructure_parts(m.parts) for m in messages])
             params = _batch_params(thread_id, messages, wire)
             one_statement = False
+            if len(wire) > BIG_BATCH:  # characters: at least as many bytes
+                params["parts"] = [dumps(unstructure_parts(m.parts)) for m in messages]
+                upsert = self._q.save_big_batch
 
         async def save(conn: Conn) -> list[SavedRow]:
             cur = our_cursor(conn, saved_reader, clamp_times=True)
@@ -216,7 +223,7 @@ class PostgresPersistence(AdapterBase):
                 return await self._single.run(
                     cur, self._q, thread_id, params, one_statement=one_statement
                 )
-            return await save_behind_lock(cur, self._q, thread_id, self._q.save_messages, params)
+            return await save_behind_lock(cur, self._q, thread_id, upsert, params)
 
         try:
             rows = await self._run(

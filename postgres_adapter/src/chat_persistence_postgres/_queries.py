@@ -49,6 +49,7 @@ class Queries:
         )
         self.lock_thread = self._fill(_sql.LOCK_THREAD)
         self.save_messages = self._fill(_sql.SAVE_BATCH)
+        self.save_big_batch = self._fill(_sql.SAVE_BIG_BATCH)
         self.save_message = self._fill(_sql.SAVE_ONE)
         self.save_message_locked = self._fill(_sql.SAVE_ONE_LOCKED)
         self.get_message = self._fill(_sql.GET_MESSAGE)

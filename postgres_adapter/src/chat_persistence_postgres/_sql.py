@@ -40,8 +40,7 @@ _INSERT = (
 # "batch" and "start" are materialized, so that the existence probe and the
 # thread's max(created_at) each run once, however often the expressions below name
 # them (inlined, each mention was planned and run again).
-SAVE_BATCH = sql.SQL(
-    """
+_BATCH_ROWS = """
 WITH batch AS MATERIALIZED (
     SELECT b.message_id, b.role, b.session_id, b.created_at, p.parts_json, b.ord,
            EXISTS (SELECT 1 FROM {m} e
@@ -49,9 +48,19 @@ WITH batch AS MATERIALIZED (
     FROM unnest(%(ids)s::text[], %(roles)s::text[], %(sessions)s::text[],
                 %(created)s::timestamptz[])
          WITH ORDINALITY AS b(message_id, role, session_id, created_at, ord)
+"""
+# The parts of the batch as one jsonb array (parsed once), or, for a batch whose
+# parts pass jsonb's 256 MB limit on one value, as an array of jsonb texts.
+_PARTS_AS_ARRAY = """
     JOIN jsonb_array_elements(%(parts)s::jsonb) WITH ORDINALITY AS p(parts_json, ord)
          ON p.ord = b.ord
-),
+),"""
+_PARTS_AS_TEXTS = """
+    JOIN unnest(%(parts)s::text[]) WITH ORDINALITY AS t(parts_text, ord) ON t.ord = b.ord
+    CROSS JOIN LATERAL (SELECT t.parts_text::jsonb AS parts_json) p
+),"""
+_SAVE_BATCH_REST = (
+    """
 start AS MATERIALIZED (
     SELECT greatest(
         now(),
@@ -87,6 +96,8 @@ ORDER BY t.ord
 """
     + _UPSERT_TAIL
 )
+SAVE_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_ARRAY + _SAVE_BATCH_REST)
+SAVE_BIG_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_TEXTS + _SAVE_BATCH_REST)
 
 # The same rules for a batch of one, the common case, as one row: about half the
 # server time of the batch statement. The existence probe runs only on the
