@@ -26,6 +26,7 @@ from chat_persistence import (
     InvalidMessageError,
     Message,
     Session,
+    StorageUnavailableError,
     TextPart,
     create_adapter,
 )
@@ -432,3 +433,32 @@ async def test_the_loser_of_a_compare_and_set_race_learns_the_stored_value(
         got = await adapter.get_session("s")
         assert got is not None
         assert (got.sdk_version, got.updated_at) == ("v", winner_time)
+
+
+# -- secrets --------------------------------------------------------------------------
+
+BAD_CONNINFOS = [
+    "postgresql://u:hunter2@[bad/db",  # libpq quotes the whole URI back
+    "postgresql://u:hunter2@h/db?sslpassword=hunter2&bad key=1",
+    "host=db password=hunter2 sslpassword='hunter2' port",
+]
+
+
+@pytest.mark.parametrize("conninfo", BAD_CONNINFOS)
+async def test_a_bad_conninfo_fails_at_once_without_its_secret(conninfo: str) -> None:
+    adapter = PostgresPersistence(conninfo=conninfo, pool_timeout=2)
+    with pytest.raises(ConfigError) as err:
+        await asyncio.wait_for(adapter.open(), timeout=1.5)
+    assert err.value.option == "conninfo"
+    assert "hunter2" not in str(err.value)
+    assert err.value.__cause__ is None
+
+
+async def test_an_unreachable_server_error_masks_the_password() -> None:
+    url = "postgresql://u:p%40ss%20word@127.0.0.1:1/db?connect_timeout=1&sslpassword=s3cr3t"
+    adapter = PostgresPersistence(conninfo=url, pool_timeout=1, min_size=1)
+    with pytest.raises(StorageUnavailableError) as err:
+        await adapter.open()
+    for secret in ("p@ss word", "p%40ss%20word", "s3cr3t"):
+        assert secret not in str(err.value)
+    assert "127.0.0.1" in str(err.value)  # the reason is still there

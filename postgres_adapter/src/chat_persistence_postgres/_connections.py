@@ -16,11 +16,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
 
-from chat_persistence import StorageUnavailableError
+from chat_persistence import ConfigError, StorageUnavailableError
 
 from ._encoding import check_client_encoding
 from ._options import PostgresOptions
 from ._resilience import RetryPolicy, connection_lost, died_while_idle, unavailable
+from ._secrets import Secrets
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -45,6 +46,7 @@ class Connections:
         """The pool in use while open."""
         self._probe: asyncio.Task[psycopg.Error | None] | None = None
         self._opening = asyncio.Lock()
+        self._secrets = Secrets(options.conninfo)
 
     async def open(self) -> None:
         """Take the host's pool, or open our own and wait for its first connections.
@@ -60,6 +62,15 @@ class Connections:
             return
         conninfo = self.options.conninfo
         assert conninfo is not None
+        try:
+            conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as err:
+            # At once, not after pool_timeout of failed attempts; libpq may quote it.
+            raise ConfigError(
+                f"invalid conninfo: {self._secrets.line(err)}",
+                backend="postgres",
+                option="conninfo",
+            ) from None
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             conninfo,
             min_size=self.options.min_size,
@@ -86,8 +97,8 @@ class Connections:
             # The pool only says it timed out: one direct attempt gives the real reason.
             cause = await self._connect_probe()
             if cause is not None:
-                raise StorageUnavailableError("postgres", first_line(cause)) from cause
-            raise StorageUnavailableError("postgres", first_line(err)) from err
+                raise StorageUnavailableError("postgres", self._secrets.line(cause)) from cause
+            raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
         self.pool = pool
 
     async def _check_host_pool(self, pool: AsyncConnectionPool[Any]) -> None:
@@ -157,7 +168,7 @@ class Connections:
                 logger.warning(
                     "connection lost during %s (%s); retry %d of %d in %.3f s",
                     operation,
-                    first_line(cast(psycopg.Error, lost)),
+                    self._secrets.line(cast(psycopg.Error, lost)),
                     attempt,
                     attempts - 1,
                     delay,
@@ -169,7 +180,7 @@ class Connections:
             except psycopg.Error as err:
                 if not connection_lost(conn):
                     if unavailable(err):
-                        raise StorageUnavailableError("postgres", first_line(err)) from err
+                        raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
                     raise
                 lost = err
             finally:
@@ -182,7 +193,7 @@ class Connections:
                 f"connection lost during {operation}, which is not retried: "
                 "it may or may not have been applied; read the data again"
             )
-        raise StorageUnavailableError("postgres", f"{detail}: {first_line(lost)}") from lost
+        raise StorageUnavailableError("postgres", f"{detail}: {self._secrets.line(lost)}") from lost
 
     async def _checkout(self, pool: AsyncConnectionPool[Any]) -> Conn:
         """A live connection from the pool, waiting at most ``pool_timeout``.
@@ -202,7 +213,7 @@ class Connections:
                 detail, cause = await self._timed_out(pool, err)
                 raise StorageUnavailableError("postgres", detail) from cause
             except (PoolClosed, TooManyRequests) as err:
-                raise StorageUnavailableError("postgres", first_line(err)) from err
+                raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
             if not died_while_idle(conn):
                 return conn
             logger.info("discarding a pooled connection that died while idle")
@@ -223,7 +234,7 @@ class Connections:
             if cause is not None:
                 detail = (
                     f"cannot connect within pool_timeout={self.pool_timeout:g} s: "
-                    f"{first_line(cause)}"
+                    f"{self._secrets.line(cause)}"
                 )
                 return detail, cause
         detail = (
@@ -281,9 +292,3 @@ async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:
         await conn.set_autocommit(autocommit)
     except psycopg.Error:
         logger.debug("could not restore a borrowed connection's autocommit", exc_info=True)
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message (psycopg's run on with hints and context)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
