@@ -462,3 +462,76 @@ async def test_an_unreachable_server_error_masks_the_password() -> None:
     for secret in ("p@ss word", "p%40ss%20word", "s3cr3t"):
         assert secret not in str(err.value)
     assert "127.0.0.1" in str(err.value)  # the reason is still there
+
+
+# -- default isolation levels ---------------------------------------------------------
+
+
+@pytest.fixture(params=["repeatable read", "serializable"])
+def isolated(request: pytest.FixtureRequest, pg16: PgServer) -> Iterator[PgDatabase]:
+    """A database whose sessions default to another isolation level."""
+    yield from make_database(pg16, settings={"default_transaction_isolation": request.param})
+
+
+@pytest.mark.parametrize("size", [1, 3], ids=["single", "batch"])
+async def test_a_save_waiting_for_the_thread_lands_after_its_holder(
+    isolated: PgDatabase, holder_factory: HolderFactory, size: int
+) -> None:
+    """Hold the thread lock, insert a message an hour ahead, commit while a save
+    waits: the save sorts after it (its snapshot is taken after the lock)."""
+    app = new_app()
+    holder = await holder_factory(isolated.dsn, app)
+    async with PostgresPersistence(conninfo=app_dsn(isolated.dsn, app), max_size=2) as adapter:
+        await adapter.save_messages("t", [text("first")])
+        await holder.hold_thread("t")
+        await holder.conn.execute(
+            "INSERT INTO chat_messages (thread_id, message_id, role, created_at, parts_json)"
+            " VALUES ('t', 'ahead', 'user', now() + interval '1 hour', '[]')"
+        )
+        waiting = asyncio.create_task(
+            adapter.save_messages("t", [text(f"w{i}") for i in range(size)])
+        )
+        await holder.wait_for(1)
+        await holder.conn.execute("COMMIT")
+        saved = await asyncio.wait_for(waiting, timeout=10)
+        listed = [m.id for m in await adapter.list_messages("t")]
+    assert listed == ["first", "ahead", *(m.id for m in saved)]
+
+
+async def test_concurrent_writes_under_another_isolation_level_never_fail(
+    isolated: PgDatabase,
+) -> None:
+    async with PostgresPersistence(conninfo=isolated.dsn, max_size=6) as adapter:
+        stored = await adapter.save_session(Session("s", "t", "v"))
+
+        async def writer(n: int) -> None:
+            for b in range(4):
+                await adapter.save_messages("t", [text(f"w{n}-{b}-{i}") for i in range(1 + b % 2)])
+                await adapter.save_messages("t", [text(f"w{n}-{b}-again")])
+                await adapter.save_messages("t", [text(f"w{n}-{b}-again", "changed")])
+                await adapter.save_session(Session("s", "t", f"v{n}"))
+                await adapter.archive_session(f"a{b}", thread_id="t")
+
+        async def compare_and_set() -> int:
+            conflicts = 0
+            for _ in range(10):
+                try:
+                    await adapter.save_session(
+                        Session("s", "t", "cas"), expected_updated_at=stored.updated_at
+                    )
+                except ConflictError:
+                    conflicts += 1
+            return conflicts
+
+        conflicts, *_ = await asyncio.gather(compare_and_set(), *(writer(n) for n in range(5)))
+        assert conflicts in (9, 10)  # at most one compare-and-set wins
+        listed = await adapter.list_messages("t", session_id=None)
+        assert len(listed) == 5 * (4 + 6)
+        times = [m.created_at for m in listed if m.created_at is not None]
+        assert times == sorted(times)
+        assert len(set(times)) == len(listed)
+        deletes = await asyncio.gather(
+            *(adapter.delete_messages("t", [m.id for m in listed]) for _ in range(3))
+        )
+        assert sorted(m.id for d in deletes for m in d) == sorted(m.id for m in listed)
+        await adapter.delete_thread("t")

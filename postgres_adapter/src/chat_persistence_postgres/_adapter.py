@@ -41,7 +41,7 @@ from ._rows import (
 )
 from ._schema import SchemaReport, inspect_schema
 from ._single_save import SavedRow, SingleSave, save_behind_lock
-from ._sql import OVERFLOW_MARK
+from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
 from ._wire import StoredJsonbLoader, dumps, loads_stored
@@ -156,6 +156,17 @@ class PostgresPersistence(AdapterBase):
         """Run ``work`` on a pooled connection; ``texts`` says where a character the
         database cannot store may come from, to name it in the error."""
         try:
+            try:
+                return await self._connections.run(operation, work, retry=retry)
+            except psycopg.errors.InvalidTextRepresentation as err:
+                if ISOLATION_MARK not in (err.diag.message_primary or ""):
+                    raise
+            # The write wrote nothing: its check runs before anything else.
+            logger.info(
+                "the session's transaction isolation is not read committed; every "
+                "operation now runs in a read committed transaction of its own"
+            )
+            self._connections.read_committed_explicitly = True
             return await self._connections.run(operation, work, retry=retry)
         except UNTRANSLATABLE as err:
             raise not_storable(err, texts()) from None

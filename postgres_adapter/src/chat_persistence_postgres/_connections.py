@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
 
 from chat_persistence import ConfigError, StorageUnavailableError
@@ -46,6 +46,9 @@ class Connections:
         """The pool in use while open."""
         self._probe: asyncio.Task[psycopg.Error | None] | None = None
         self._opening = asyncio.Lock()
+        self.read_committed_explicitly = False
+        """Whether each operation runs in an explicit read committed transaction:
+        set when a write found the session's isolation to be another level."""
         self._secrets = Secrets(options.conninfo)
 
     async def open(self) -> None:
@@ -266,7 +269,7 @@ class Connections:
 
     async def _borrowed(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
         if self._host_pool is None:
-            return await work(conn)
+            return await self._isolated(conn, work)
         check_client_encoding(conn)
         # A host connection: borrow it in autocommit (so one statement is one round
         # trip, no BEGIN/COMMIT) and give it back as it was.
@@ -275,10 +278,27 @@ class Connections:
         if self.options.pgbouncer:
             conn.prepare_threshold = None
         try:
-            return await work(conn)
+            return await self._isolated(conn, work)
         finally:
             conn.prepare_threshold = threshold
             await _restore_autocommit(conn, autocommit)
+
+    async def _isolated(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
+        """``work`` as it is (autocommit), or, once the server's default isolation
+        was found not to be read committed, in a read committed transaction of its
+        own (two more round trips: BEGIN and COMMIT)."""
+        if not self.read_committed_explicitly:
+            return await work(conn)
+        command = AsyncCursor(conn, row_factory=tuple_row)
+        await command.execute(b"BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            result = await work(conn)
+        except BaseException:
+            if not (conn.closed or conn.broken):
+                await command.execute(b"ROLLBACK")
+            raise
+        await command.execute(b"COMMIT")
+        return result
 
 
 async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:

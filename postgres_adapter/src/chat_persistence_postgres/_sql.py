@@ -20,6 +20,19 @@ OVERFLOW_MARK = "chat-persistence:no-timestamp-left:"
 """Prefix of the error text the save statement raises when an assigned
 ``created_at`` would pass the last datetime Python can represent."""
 
+ISOLATION_MARK = "chat-persistence:isolation:"
+"""Prefix of the error text a write raises when its transaction is not read
+committed (the session's ``default_transaction_isolation`` is another level)."""
+# In every write, evaluated once before anything is written (it has no column, so
+# the planner makes it a one-time filter): our ordering and upserts rely on read
+# committed, and a session default of repeatable read or serializable would
+# silently break them (docs/postgres.md, "Isolation").
+_READ_COMMITTED = (
+    "(CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN true"
+    " ELSE ('" + ISOLATION_MARK + "' || current_setting('transaction_isolation'))::boolean"
+    " END)"
+)
+
 LOCK_THREAD = sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed}))")
 
 _UPSERT_TAIL = """
@@ -92,6 +105,9 @@ SELECT %(thread)s, t.message_id, t.session_id, NULL, t.role,
        END,
        t.parts_json
 FROM timed t
+WHERE """
+    + _READ_COMMITTED
+    + """
 ORDER BY t.ord
 """
     + _UPSERT_TAIL
@@ -121,7 +137,7 @@ _ONE_ROW = """
 """
 
 # Run behind LOCK_THREAD, in the same transaction.
-SAVE_ONE = sql.SQL(_INSERT + " VALUES (" + _ONE_ROW + ")" + _UPSERT_TAIL)
+SAVE_ONE = sql.SQL(_INSERT + " SELECT " + _ONE_ROW + " WHERE " + _READ_COMMITTED + _UPSERT_TAIL)
 
 # The same, taking the lock itself: one statement instead of a pipeline of two.
 # "fresh" proves that its snapshot saw every earlier holder of the lock (the proof
@@ -143,7 +159,9 @@ fresh AS MATERIALIZED (
     + _INSERT
     + " SELECT "
     + _ONE_ROW
-    + " WHERE (SELECT proven FROM fresh)"
+    + " WHERE "
+    + _READ_COMMITTED
+    + " AND (SELECT proven FROM fresh)"
     + _UPSERT_TAIL
 )
 
@@ -152,14 +170,14 @@ GET_MESSAGE = sql.SQL(
 )
 
 DELETE_THREAD = sql.SQL(
-    "WITH gone AS (DELETE FROM {s} WHERE thread_id = %(thread)s)"
-    " DELETE FROM {m} WHERE thread_id = %(thread)s"
+    "WITH gone AS (DELETE FROM {s} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED + ")"
+    " DELETE FROM {m} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
 )
 
 # Under read committed a row another DELETE removed first is skipped, so two
 # concurrent calls never both return one message.
 DELETE_MESSAGES = sql.SQL(
-    "WITH gone AS (DELETE FROM {m} m WHERE m.thread_id = %(thread)s"
+    "WITH gone AS (DELETE FROM {m} m WHERE " + _READ_COMMITTED + " AND m.thread_id = %(thread)s"
     " AND m.message_id = ANY(%(ids)s::text[]) RETURNING {mfields})"
     " SELECT * FROM gone g ORDER BY g.created_at, g.message_id"
 )
@@ -168,8 +186,11 @@ UPSERT_SESSION = sql.SQL(
     """
 INSERT INTO {s} AS s (session_id, thread_id, sdk_version, state_json,
                       metadata_json, created_at, updated_at, archived_at)
-VALUES (%(id)s, %(thread)s, %(sdk)s, %(state)s::jsonb, %(metadata)s::jsonb,
-        coalesce(%(created)s::timestamptz, now()), now(), NULL)
+SELECT %(id)s, %(thread)s, %(sdk)s, %(state)s::jsonb, %(metadata)s::jsonb,
+       coalesce(%(created)s::timestamptz, now()), now(), NULL
+WHERE """
+    + _READ_COMMITTED
+    + """
 ON CONFLICT (session_id) DO UPDATE
     SET thread_id = excluded.thread_id,
         sdk_version = excluded.sdk_version,
@@ -194,7 +215,9 @@ WITH written AS (
         state_json = %(state)s::jsonb,
         metadata_json = %(metadata)s::jsonb,
         updated_at = greatest(now(), s.updated_at + interval '1 microsecond')
-    WHERE s.session_id = %(id)s AND s.updated_at = %(expected)s::timestamptz
+    WHERE s.session_id = %(id)s AND s.updated_at = %(expected)s::timestamptz AND """
+    + _READ_COMMITTED
+    + """
     RETURNING {sfields}
 ),
 found AS (
@@ -215,7 +238,10 @@ ARCHIVE_SESSION = sql.SQL(
     """
 INSERT INTO {s} AS s (session_id, thread_id, sdk_version, state_json,
                       metadata_json, created_at, updated_at, archived_at)
-VALUES (%(id)s, %(thread)s, %(sdk)s, NULL, NULL, now(), now(), now())
+SELECT %(id)s, %(thread)s, %(sdk)s, NULL, NULL, now(), now(), now()
+WHERE """
+    + _READ_COMMITTED
+    + """
 ON CONFLICT (session_id) DO UPDATE
     SET archived_at = coalesce(s.archived_at, now()),
         updated_at = CASE
