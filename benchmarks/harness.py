@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import statistics
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,7 +77,7 @@ async def measure(
     *,
     ops: int,
     reps: int,
-    baseline: str | None = None,
+    baseline: str | Sequence[str] | None = None,
     warmup: int = 1,
     notes: dict[str, str] | None = None,
 ) -> list[Figure]:
@@ -86,7 +86,9 @@ async def measure(
 
     Figures are per operation (a run's seconds / ``ops``). With ``baseline``,
     each contender's ratio is the median of its per-round ratios to the baseline
-    (the same round, so the same machine weather), with their min and max.
+    (the same round, so the same machine weather), with their min and max. Given
+    several baselines (the raw ways of doing the same work), the one with the lowest
+    median is the baseline, and the table says so.
     """
     names = list(contenders)
     samples: dict[str, list[float]] = {n: [] for n in names}
@@ -110,9 +112,14 @@ async def measure(
             if rnd >= warmup:
                 samples[name].append(seconds / ops)
     figures: list[Figure] = []
+    several = baseline is not None and not isinstance(baseline, str) and len(baseline) > 1
+    baseline = _fastest(baseline, samples, failed)
     base = samples.get(baseline) if baseline else None
+    notes = dict(notes or {})
+    if several and baseline is not None and baseline not in notes:
+        notes[baseline] = "the fastest raw way of this case"
     for name in names:
-        note = (notes or {}).get(name, "")
+        note = notes.get(name, "")
         if name in failed:
             note = f"failed: {failed[name]}"
             samples[name] = []
@@ -128,6 +135,18 @@ async def measure(
             print(f"    {name}: {_fmt(fig.median)}{ratio}", file=sys.stderr, flush=True)
     results.figures.extend(figures)
     return figures
+
+
+def _fastest(
+    baseline: str | Sequence[str] | None, samples: dict[str, list[float]], failed: dict[str, str]
+) -> str | None:
+    """The baseline: the given one, or the fastest (lowest median) of those given."""
+    if baseline is None or isinstance(baseline, str):
+        return baseline
+    measured = [n for n in baseline if samples.get(n) and n not in failed]
+    if not measured:
+        return None
+    return min(measured, key=lambda n: statistics.median(samples[n]))
 
 
 def _fmt(seconds: float | None) -> str:

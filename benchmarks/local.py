@@ -3,16 +3,18 @@ start-up time."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+import tracemalloc
 from typing import Any
 
 from harness import Results, Target, Timed, measure
 from ours import memory_adapter, to_message
 from workload import make_messages
 
-from chat_persistence import Message
+from chat_persistence import Message, unstructure_parts
 
 MEMORY_NEWEST_CASE = "Memory: newest 50"
 STARTUP_CASE = "Start-up"
@@ -192,3 +194,33 @@ async def startup(results: Results, *, reps: int) -> dict[str, Any]:
         )
     )
     return info
+
+
+async def memory_footprint(results: Results, *, count: int = 20_000) -> None:
+    """Bytes the memory backend keeps per stored message (tracemalloc, the store
+    alone), next to the size of the message's JSON."""
+    factory, reason = memory_adapter()
+    if factory is None:
+        results.note(f"memory footprint skipped: {reason}")
+        return
+    wire = [to_message(m) for m in make_messages(count, prefix="fp")]
+    json_bytes = (
+        sum(
+            len(json.dumps(unstructure_parts(m.parts), separators=(",", ":")).encode())
+            for m in wire
+        )
+        / count
+    )
+    async with factory() as store:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(0, count, 1000):
+            await store.save_messages("footprint", wire[i : i + 1000])
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+    per = (after - before) / count
+    results.note(
+        f"memory backend: {per:,.0f} bytes per stored message (tracemalloc, {count:,} "
+        f"messages); their parts' JSON is {json_bytes:,.0f} bytes on average "
+        f"({per / json_bytes:.2f}x)"
+    )

@@ -1,5 +1,9 @@
 """The raw psycopg baselines: the least a program could do to store and read the
-same rows (binary parameters and results, orjson, no objects beyond dicts)."""
+same rows. Each operation has several raw ways (binary or text parameters and
+results, arrays or one JSON document, dicts or tuples); a figure's ratio is taken
+against the fastest of them in the same run, so a slow baseline cannot flatter us.
+``insert_guarded`` is the exception: it keeps our save's guarantees (thread lock,
+upsert, RETURNING, strictly increasing times) and so prices them."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 _ONE_US = timedelta(microseconds=1)
@@ -39,6 +43,36 @@ class RawStore:
             "insert into {m} (thread_id, message_id, session_id, role, created_at, parts_json) "
             "select %s, u.* from unnest(%s::text[], %s::text[], %s::text[], "
             "%s::timestamptz[], %s::jsonb[]) as u"
+        ).format(**names)
+        self._insert_many_text = sql.SQL(
+            "insert into {m} (thread_id, message_id, session_id, role, created_at, parts_json) "
+            "select %s, u.i, u.s, u.r, u.c, u.p::jsonb from unnest(%s::text[], %s::text[], "
+            "%s::text[], %s::timestamptz[], %s::text[]) as u(i, s, r, c, p)"
+        ).format(**names)
+        self._insert_many_document = sql.SQL(
+            "insert into {m} (thread_id, message_id, session_id, role, created_at, parts_json) "
+            "select %s, u.i, u.s, u.r, u.c, e.value from unnest(%s::text[], %s::text[], "
+            "%s::text[], %s::timestamptz[]) with ordinality as u(i, s, r, c, n) "
+            "join jsonb_array_elements(%s::jsonb) with ordinality as e(value, n) using (n)"
+        ).format(**names)
+        self._lock = sql.SQL("select pg_advisory_xact_lock(hashtextextended(%s, 0))")
+        self._insert_guarded = sql.SQL(
+            "with newest as (select max(created_at) as at from {m} where thread_id = %(t)s), "
+            "start as (select greatest(clock_timestamp(), "
+            "(select at from newest) + interval '1 microsecond') as at) "
+            "insert into {m} as old (thread_id, message_id, session_id, role, created_at, "
+            "parts_json) select %(t)s, u.i, u.s, u.r, "
+            "(select at from start) + (u.n - 1) * interval '1 microsecond', e.value "
+            "from unnest(%(i)s::text[], %(s)s::text[], %(r)s::text[]) "
+            "with ordinality as u(i, s, r, n) "
+            "join jsonb_array_elements(%(p)s::jsonb) with ordinality as e(value, n) using (n) "
+            "on conflict (thread_id, message_id) do update set role = excluded.role, "
+            "session_id = excluded.session_id, parts_json = excluded.parts_json "
+            "returning message_id, created_at"
+        ).format(**names)
+        self._insert_one_text = sql.SQL(
+            "insert into {m} (thread_id, message_id, session_id, role, created_at, parts_json) "
+            "values (%s, %s, %s, %s, %s, %s::jsonb)"
         ).format(**names)
         self._insert_one = sql.SQL(
             "insert into {m} (thread_id, message_id, session_id, role, created_at, parts_json) "
@@ -70,6 +104,72 @@ class RawStore:
             binary=True,
         )
 
+    async def insert_batch_text(self, thread_id: str, batch: list[dict[str, Any]]) -> None:
+        """``unnest`` of text arrays, the parts as orjson text cast to jsonb on the server."""
+        now = datetime.now(UTC)
+        await self.conn.execute(
+            self._insert_many_text,
+            (
+                thread_id,
+                [m["id"] for m in batch],
+                [m["session_id"] for m in batch],
+                [m["role"] for m in batch],
+                [now + i * _ONE_US for i in range(len(batch))],
+                [orjson.dumps(m["parts"]).decode() for m in batch],
+            ),
+            binary=True,
+        )
+
+    async def insert_batch_document(self, thread_id: str, batch: list[dict[str, Any]]) -> None:
+        """One jsonb array of every message's parts, joined to the columns by ordinality."""
+        now = datetime.now(UTC)
+        await self.conn.execute(
+            self._insert_many_document,
+            (
+                thread_id,
+                [m["id"] for m in batch],
+                [m["session_id"] for m in batch],
+                [m["role"] for m in batch],
+                [now + i * _ONE_US for i in range(len(batch))],
+                Jsonb([m["parts"] for m in batch]),
+            ),
+            binary=True,
+        )
+
+    async def insert_guarded(self, thread_id: str, batch: list[dict[str, Any]]) -> list[Any]:
+        """Our save's guarantees written by hand: the thread's advisory lock and an
+        upsert with RETURNING and strictly increasing times after the thread's newest,
+        pipelined in one implicit transaction."""
+        async with self.conn.pipeline():
+            await self.conn.execute(self._lock, (thread_id,))
+            cur = await self.conn.execute(
+                self._insert_guarded,
+                {
+                    "t": thread_id,
+                    "i": [m["id"] for m in batch],
+                    "s": [m["session_id"] for m in batch],
+                    "r": [m["role"] for m in batch],
+                    "p": Jsonb([m["parts"] for m in batch]),
+                },
+                binary=True,
+            )
+        return await cur.fetchall()
+
+    async def insert_one_text(self, thread_id: str, message: dict[str, Any]) -> None:
+        """One autocommit single-row INSERT, the parts as orjson text cast to jsonb."""
+        await self.conn.execute(
+            self._insert_one_text,
+            (
+                thread_id,
+                message["id"],
+                message["session_id"],
+                message["role"],
+                datetime.now(UTC),
+                orjson.dumps(message["parts"]).decode(),
+            ),
+            binary=True,
+        )
+
     async def insert_one(self, thread_id: str, message: dict[str, Any]) -> None:
         """One autocommit single-row INSERT."""
         await self.conn.execute(
@@ -89,6 +189,34 @@ class RawStore:
         """The thread, oldest first, archived sessions' messages left out, as dicts."""
         cur = await self.conn.execute(self.select_all, (thread_id,), binary=True)
         return await cur.fetchall()
+
+    async def read_all_tuples(self, thread_id: str) -> list[tuple[Any, ...]]:
+        """As ``read_all``, rows as tuples (binary results)."""
+        cur = self.conn.cursor(row_factory=tuple_row, binary=True)
+        await cur.execute(self.select_all, (thread_id,))
+        return await cur.fetchall()
+
+    async def read_all_text(self, thread_id: str) -> list[tuple[Any, ...]]:
+        """As ``read_all``, rows as tuples from text-format results."""
+        cur = self.conn.cursor(row_factory=tuple_row)
+        await cur.execute(self.select_all, (thread_id,))
+        return await cur.fetchall()
+
+    async def read_newest_tuples(self, thread_id: str, limit: int) -> list[tuple[Any, ...]]:
+        """As ``read_newest``, rows as tuples (binary results)."""
+        cur = self.conn.cursor(row_factory=tuple_row, binary=True)
+        await cur.execute(self.select_newest, (thread_id, limit))
+        rows = await cur.fetchall()
+        rows.reverse()
+        return rows
+
+    async def read_newest_text(self, thread_id: str, limit: int) -> list[tuple[Any, ...]]:
+        """As ``read_newest``, rows as tuples from text-format results."""
+        cur = self.conn.cursor(row_factory=tuple_row)
+        await cur.execute(self.select_newest, (thread_id, limit))
+        rows = await cur.fetchall()
+        rows.reverse()
+        return rows
 
     async def read_newest(self, thread_id: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` messages, oldest first, as dicts."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,11 +21,19 @@ from workload import batches, make_messages
 from chat_persistence import PersistenceAdapter
 
 RAW = "raw psycopg"
+RAW_GUARDED = f"{RAW}: same guarantees by hand"
 OURS = "chat-persistence postgres"
 W1_BATCH = "W1 batch"
 W1_SINGLE = "W1 single save"
 W2_ALL = "W2 read whole"
 W2_NEWEST = "W2 read newest"
+W1_RAW_BATCH = (
+    f"{RAW}: unnest jsonb[] (binary Jsonb)",
+    f"{RAW}: unnest text[], text::jsonb",
+    f"{RAW}: one jsonb array, jsonb_array_elements",
+)
+W1_RAW_SINGLE = (f"{RAW}: INSERT, binary Jsonb", f"{RAW}: INSERT, text::jsonb")
+W2_RAW = (f"{RAW}: dicts, binary", f"{RAW}: tuples, binary", f"{RAW}: tuples, text")
 
 
 @dataclass
@@ -112,25 +120,39 @@ async def w1_append(ctx: Context) -> None:
     raw = RawStore(ctx.raw_conn, "w1_messages", "w1_sessions")
     truncate = "truncate w1_messages"
 
-    async def raw_batches() -> float:
-        await ctx.admin.execute(truncate)
-        thread = _fresh("w1")
-        start = time.perf_counter()
-        for batch in batches(wire, size):
-            await raw.insert_batch(thread, batch)
-        return time.perf_counter() - start
+    def raw_batches(insert: Callable[[str, list[dict[str, Any]]], Awaitable[object]]) -> Timed:
+        async def run() -> float:
+            await ctx.admin.execute(truncate)
+            thread = _fresh("w1")
+            start = time.perf_counter()
+            for batch in batches(wire, size):
+                await insert(thread, batch)
+            return time.perf_counter() - start
 
-    async def raw_singles() -> float:
-        await ctx.admin.execute(truncate)
-        thread = _fresh("w1")
-        start = time.perf_counter()
-        for message in wire[:singles]:
-            await raw.insert_one(thread, message)
-        return time.perf_counter() - start
+        return run
+
+    def raw_singles(insert: Callable[[str, dict[str, Any]], Awaitable[object]]) -> Timed:
+        async def run() -> float:
+            await ctx.admin.execute(truncate)
+            thread = _fresh("w1")
+            start = time.perf_counter()
+            for message in wire[:singles]:
+                await insert(thread, message)
+            return time.perf_counter() - start
+
+        return run
 
     async with ctx.ours("w1_messages", "w1_sessions") as store:
-        batch_runs: dict[str, Timed] = {RAW: raw_batches}
-        single_runs: dict[str, Timed] = {RAW: raw_singles}
+        batch_runs: dict[str, Timed] = {
+            W1_RAW_BATCH[0]: raw_batches(raw.insert_batch),
+            W1_RAW_BATCH[1]: raw_batches(raw.insert_batch_text),
+            W1_RAW_BATCH[2]: raw_batches(raw.insert_batch_document),
+            RAW_GUARDED: raw_batches(raw.insert_guarded),
+        }
+        single_runs: dict[str, Timed] = {
+            W1_RAW_SINGLE[0]: raw_singles(raw.insert_one),
+            W1_RAW_SINGLE[1]: raw_singles(raw.insert_one_text),
+        }
         typed_batches = batches(typed, size)
         if store is not None:
 
@@ -158,7 +180,7 @@ async def w1_append(ctx: Context) -> None:
             batch_runs | ctx.peers.contenders("w1_batch"),
             ops=len(typed_batches),
             reps=ctx.sizes.reps,
-            baseline=RAW,
+            baseline=W1_RAW_BATCH,
             notes=ctx.peers.notes("w1_batch"),
         )
         await measure(
@@ -167,7 +189,7 @@ async def w1_append(ctx: Context) -> None:
             single_runs | ctx.peers.contenders("w1_single"),
             ops=singles,
             reps=ctx.sizes.reps,
-            baseline=RAW,
+            baseline=W1_RAW_SINGLE,
             notes=ctx.peers.notes("w1_single"),
         )
 
@@ -184,27 +206,41 @@ async def w2_read(ctx: Context) -> None:
     raw = RawStore(ctx.raw_conn, "w2_messages", "w2_sessions")
     reads_all, reads_newest = 5, 20
 
-    async def raw_all() -> float:
-        rows: list[Any] = []
-        start = time.perf_counter()
-        for _ in range(reads_all):
-            rows = await raw.read_all("w2")
-        elapsed = time.perf_counter() - start
-        assert len(rows) == n
-        return elapsed
+    def raw_all(read: Callable[[str], Awaitable[list[Any]]]) -> Timed:
+        async def run() -> float:
+            rows: list[Any] = []
+            start = time.perf_counter()
+            for _ in range(reads_all):
+                rows = await read("w2")
+            elapsed = time.perf_counter() - start
+            assert len(rows) == n
+            return elapsed
 
-    async def raw_newest() -> float:
-        rows: list[Any] = []
-        start = time.perf_counter()
-        for _ in range(reads_newest):
-            rows = await raw.read_newest("w2", newest)
-        elapsed = time.perf_counter() - start
-        assert len(rows) == newest
-        return elapsed
+        return run
+
+    def raw_newest(read: Callable[[str, int], Awaitable[list[Any]]]) -> Timed:
+        async def run() -> float:
+            rows: list[Any] = []
+            start = time.perf_counter()
+            for _ in range(reads_newest):
+                rows = await read("w2", newest)
+            elapsed = time.perf_counter() - start
+            assert len(rows) == newest
+            return elapsed
+
+        return run
 
     async with ctx.ours("w2_messages", "w2_sessions") as store:
-        all_runs: dict[str, Timed] = {RAW: raw_all}
-        newest_runs: dict[str, Timed] = {RAW: raw_newest}
+        all_runs: dict[str, Timed] = {
+            W2_RAW[0]: raw_all(raw.read_all),
+            W2_RAW[1]: raw_all(raw.read_all_tuples),
+            W2_RAW[2]: raw_all(raw.read_all_text),
+        }
+        newest_runs: dict[str, Timed] = {
+            W2_RAW[0]: raw_newest(raw.read_newest),
+            W2_RAW[1]: raw_newest(raw.read_newest_tuples),
+            W2_RAW[2]: raw_newest(raw.read_newest_text),
+        }
         if store is not None:
 
             async def ours_all() -> float:
@@ -233,7 +269,7 @@ async def w2_read(ctx: Context) -> None:
             all_runs | ctx.peers.contenders("w2_all", reads_all),
             ops=reads_all,
             reps=ctx.sizes.reps,
-            baseline=RAW,
+            baseline=W2_RAW,
             notes=ctx.peers.notes("w2_all"),
         )
         await measure(
@@ -242,7 +278,7 @@ async def w2_read(ctx: Context) -> None:
             newest_runs | ctx.peers.contenders("w2_newest", reads_newest),
             ops=reads_newest,
             reps=ctx.sizes.reps,
-            baseline=RAW,
+            baseline=W2_RAW,
             notes=ctx.peers.notes("w2_newest"),
         )
 
@@ -282,7 +318,7 @@ async def w3_archive(ctx: Context) -> None:
             rows: list[Any] = []
             start = time.perf_counter()
             for _ in range(reads):
-                rows = await store.read_all("w3")
+                rows = await store.read_all_tuples("w3")
             elapsed = time.perf_counter() - start
             assert len(rows) == visible, (len(rows), visible)
             return elapsed
@@ -348,7 +384,7 @@ async def w4_scale(ctx: Context) -> None:
             rows: list[Any] = []
             start = time.perf_counter()
             for _ in range(reads):
-                rows = await store.read_all(thread)
+                rows = await store.read_all_tuples(thread)
             elapsed = time.perf_counter() - start
             assert len(rows) == per
             return elapsed

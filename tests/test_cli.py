@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from psycopg import sql
 
 import chat_persistence
@@ -24,7 +26,8 @@ from chat_persistence import (
     SchemaMismatchError,
     StorageUnavailableError,
 )
-from chat_persistence._cli import main, redact_url
+from chat_persistence._cli import main
+from chat_persistence.storage import redact
 from chat_persistence_memory import MemoryPersistence
 from fix_pg import PgSchema
 from plugin_dists import Provides, backend, install_broken_plugin
@@ -180,6 +183,11 @@ def test_ddl_of_a_hand_registered_backend() -> None:
     result = run(["ddl", "--backend", "sqlish", "--messages-table", "m"], registry)
     assert result.exit_code == 0
     assert result.output == "-- m chat_sessions\n"
+
+
+def test_ddl_with_one_name_for_both_tables_is_exit_2() -> None:
+    result = run(["ddl", "--messages-table", "app.chat", "--sessions-table", "app.chat"])
+    assert_clean_error(result, EXIT_CONFIG, "two names")
 
 
 # -- check --------------------------------------------------------------------------------
@@ -444,6 +452,107 @@ def test_the_installed_script_reports_errors_without_a_traceback() -> None:
     assert "Traceback" not in done.stderr
 
 
+# -- hostile input: never a traceback, never a secret (issue 10) ---------------------------
+
+SECRET = "hunter2"
+UNREACHABLE = "postgresql://app:hunter2@127.0.0.1:1/chat?pool_timeout=0.5"
+HOSTILE: list[tuple[list[str], int]] = [
+    (["check", UNREACHABLE], EXIT_CONFIG),
+    (["check", "postgresql://app@127.0.0.1:1/chat?password=hunter2&pool_timeout=0.5"], EXIT_CONFIG),
+    (
+        ["contract", "postgresql://app@127.0.0.1:1/chat?password=hunter2&pool_timeout=0.5"],
+        EXIT_CONFIG,
+    ),
+    (["demo", f"{UNREACHABLE}&sslpassword=hunter2"], EXIT_CONFIG),
+    (["check", "postgresql://app:hunter2@127.0.0.1:1/chat?min_size=many"], EXIT_CONFIG),
+    (["check", "host=db password=hunter2"], EXIT_CONFIG),
+    (["demo", "dbname=chat password='hunter2 x'"], EXIT_CONFIG),
+    (["contract", "user=app password=hunter2"], EXIT_CONFIG),
+    (["check", "memory://[::1"], EXIT_CONFIG),
+    (["check", "memory://shared?password=hunter2"], EXIT_CONFIG),
+    (["check", "memory://shared?pass%77ord=hunter2"], EXIT_CONFIG),
+    (["check", "://app:hunter2@db"], EXIT_CONFIG),
+    (["check", "nosuch://app:hunter2@db"], EXIT_CONFIG),
+    (["check"], EXIT_CONFIG),
+    (["ddl", "--messages-table", "same", "--sessions-table", "same"], EXIT_CONFIG),
+    (["ddl", "--backend", "nosuch"], EXIT_CONFIG),
+    (["demo", "--no-such-flag"], EXIT_CONFIG),
+]
+
+
+def assert_safe(output: str, code: int, expected: int) -> None:
+    assert code == expected, output
+    assert "Traceback" not in output
+    assert SECRET not in output
+
+
+@pytest.mark.parametrize(("args", "code"), HOSTILE)
+def test_hostile_input_in_process_is_one_clean_line(args: list[str], code: int) -> None:
+    result = run(args)
+    assert_safe(result.output, result.exit_code, code)
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith(("Error: ", "Usage: "))
+    if result.stderr.startswith("Error: "):
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-vv"]])
+def test_hostile_input_through_the_installed_script(verbosity: list[str]) -> None:
+    script = Path(sys.executable).with_name("chat-persistence")
+    for args, code in HOSTILE:
+        done = subprocess.run(
+            [str(script), *verbosity, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert_safe(done.stdout + done.stderr, done.returncode, code)
+
+
+def test_log_lines_are_redacted_too() -> None:
+    probe = (
+        "import logging\n"
+        "from chat_persistence._cli import main\n"
+        "main(['-vv', 'backends'], standalone_mode=False)\n"
+        "logging.getLogger('psycopg.pool').warning("
+        "'error connecting to postgresql://app:hunter2@db/chat?sslpassword=hunter2')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "error connecting to postgresql://app:***@db/chat?sslpassword=***" in done.stderr
+    assert SECRET not in done.stderr
+
+
+class BuggyMemory(MemoryPersistence):
+    """A backend with a bug: its schema probe raises what no backend should."""
+
+    async def validate_schema(self) -> None:
+        raise KeyError("postgresql://app:hunter2@db/chat")
+
+
+def test_a_backend_bug_is_one_line_exit_1_without_its_secret() -> None:
+    result = run(["check", "buggy://"], registry_providing("buggy", BuggyMemory))
+    assert_clean_error(result, EXIT_FAILED, "unexpected KeyError", "app:***@db")
+    assert SECRET not in result.output
+
+
+def test_a_misspelled_url_option_is_exit_2_naming_the_nearest() -> None:
+    result = run(["check", "memory://shared?sdk_versoin=app/1"])
+    assert_clean_error(result, EXIT_CONFIG, "did you mean 'sdk_version'?")
+
+
+def test_contract_against_missing_tables_says_so_once_and_exits_1(pg_schema: PgSchema) -> None:
+    url = with_tables(pg_schema.dsn, pg_schema)  # the schema exists, its tables do not
+    result = run(["contract", url])
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert result.output.count("missing table") == 2
+    assert "Contract not run: the schema does not match." in result.output
+    assert "FAIL" not in result.output
+    assert "Traceback" not in result.output
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -460,5 +569,47 @@ def test_the_installed_script_reports_errors_without_a_traceback() -> None:
     ],
 )
 def test_urls_are_shown_without_passwords(url: str, shown: str) -> None:
-    assert redact_url(url) == shown
-    assert "s3cret" not in redact_url(url)
+    assert redact(url) == shown
+    assert "s3cret" not in redact(url)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://u@h/db?sslpassword=s3cret", "postgresql://u@h/db?sslpassword=***"),
+        ("postgresql://u@h/db?pass%77ord=s3cret&a=1", "postgresql://u@h/db?pass%77ord=***&a=1"),
+        ("postgresql://u@h/db?PASSWORD=s3cret", "postgresql://u@h/db?PASSWORD=***"),
+        ("postgresql://u:s3/cret@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:s3@cret@h/db", "postgresql://u:***@h/db"),
+        ("host=db password=s3cret port=5", "host=db password=*** port=5"),
+        ("host=db password = 's3 cret' port=5", "host=db password = *** port=5"),
+        ("host=db sslpassword=s3cret", "host=db sslpassword=***"),
+        ("unknown backend 'postgresql:u:s3cret@db'", "unknown backend 'postgresql:***@db'"),
+        ("URL 'memory://x?password=s3cret' is bad", "URL 'memory://x?password=***' is bad"),
+        ("no secrets in host=db port=5432 here", "no secrets in host=db port=5432 here"),
+    ],
+)
+def test_redact_masks_every_form_of_secret(text: str, shown: str) -> None:
+    assert redact(text) == shown
+    assert "s3" not in redact(text)
+
+
+_secrets = st.text(
+    st.characters(categories=("L", "N", "P", "S"), exclude_characters="@/?#&'\"% "),
+    min_size=8,
+    max_size=20,
+)
+
+
+@given(_secrets, st.sampled_from(["password", "sslpassword", "Password", "pass%77ord"]))
+def test_redact_never_shows_a_password(secret: str, key: str) -> None:
+    keyword = key.replace("%77", "w")
+    for template in (
+        "postgresql://app:{s}@db:5432/chat?sslmode=require",
+        "postgresql://app@db/chat?sslmode=require&" + key + "={s}",
+        "host=db " + keyword + "={s} dbname=chat",
+        "error in 'postgresql://app:{s}@db/chat': refused",
+    ):
+        # A secret that the rest of the text holds anyway proves nothing.
+        assume(secret not in template.format(s=""))
+        assert secret not in redact(template.format(s=secret))

@@ -7,8 +7,9 @@ import json
 import math
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import attrs
 import pytest
@@ -35,10 +36,15 @@ from chat_persistence import (
     unstructure_parts,
     validate_messages,
 )
+from chat_persistence._codec import _make_decoder, _make_encoder  # pyright: ignore[reportPrivateUsage]
+from chat_persistence._fastcheck import _make_check  # pyright: ignore[reportPrivateUsage]
+from chat_persistence._model import _extra_field, _require_one_of, _wire_validators  # pyright: ignore[reportPrivateUsage]
+from chat_persistence._partschema import wire
 from strategies import (
     KNOWN_TYPES,
     WIRE_KEYS,
     any_json_values,
+    json_values,
     known_parts,
     known_type_objects,
     parts,
@@ -483,3 +489,73 @@ def test_read_messages_and_parts_are_exactly_the_frozen_classes() -> None:
         message.role = "assistant"  # pyright: ignore[reportAttributeAccessIssue]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         call.tool_name = "g"  # pyright: ignore[reportAttributeAccessIssue]
+
+
+# -- one declaration, every path derived from it --------------------------------------------
+
+
+@attrs.frozen(field_transformer=_wire_validators)
+class ProbePart:
+    """A part class that exists only here: declared once, like the library's own."""
+
+    type: ClassVar[str] = "probe"
+    probe_name: str = attrs.field(metadata=wire("probeName", "str"))
+    value: JSON = attrs.field(metadata=wire("value", "json"))
+    is_flag: bool | None = attrs.field(default=None, metadata=wire("isFlag", "bool"))
+    left: str | None = attrs.field(default=None, metadata=wire("left", "str", one_of=True))
+    right: str | None = attrs.field(default=None, metadata=wire("right", "str", one_of=True))
+    extra: dict[str, JSON] = _extra_field()  # noqa: RUF009 (an attrs field, as in _model)
+
+    def __attrs_post_init__(self) -> None:
+        _require_one_of(cast(Any, self))
+
+
+_PROBE_KEYS = {
+    "probeName": "probe_name",
+    "value": "value",
+    "isFlag": "is_flag",
+    "left": "left",
+    "right": "right",
+}
+_probe_decode = _make_decoder(cast(Any, ProbePart))
+_probe_encode: Callable[[Any], dict[str, JSON]] = _make_encoder(cast(Any, ProbePart))
+_probe_check = _make_check(cast(Any, ProbePart))
+
+
+def _construct(wire: dict[str, Any]) -> ProbePart | None:
+    """The part the constructor makes of ``wire``'s keys, or None if it refuses or the
+    part would not write ``wire`` back (an explicit null where None means absent)."""
+    fields = {_PROBE_KEYS[k]: v for k, v in wire.items() if k in _PROBE_KEYS}
+    extra = {k: v for k, v in wire.items() if k != "type" and k not in _PROBE_KEYS}
+    try:
+        part = ProbePart(**fields, extra=extra)
+    except (InvalidMessageError, TypeError):
+        return None
+    return part if canonical(_probe_encode(part)) == canonical(wire) else None
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([*_PROBE_KEYS, "other"]),
+        json_values(max_leaves=3) | st.booleans() | st.text(max_size=3),
+        max_size=6,
+    )
+)
+@example({"probeName": "p", "value": None, "left": "l"})
+@example({"probeName": "p", "value": 1})  # neither left nor right
+@example({"probeName": "p", "value": 1, "right": None, "left": "l"})
+@example({"probeName": "p", "value": 1, "right": "r", "isFlag": 0})
+def test_a_new_part_class_gets_a_decoder_encoder_and_check_that_agree(
+    body: dict[str, Any],
+) -> None:
+    wire = {"type": "probe", **body}
+    decoded = _probe_decode(wire)
+    built = _construct(wire)
+    if built is None:
+        assert type(decoded) is UnknownPart
+        assert decoded.raw is wire
+        return
+    assert type(decoded) is ProbePart
+    assert decoded == built
+    assert _probe_encode(decoded) == wire
+    assert _probe_check(decoded)

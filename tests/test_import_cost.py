@@ -97,3 +97,20 @@ def test_cli_help_and_backends_do_not_import_psycopg() -> None:
     )
     assert loaded["chat_persistence._cli"] is True
     assert loaded["psycopg"] is False
+
+
+def test_the_memory_package_loads_its_adapter_only_when_asked() -> None:
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        import chat_persistence_memory
+        before = "chat_persistence_memory._adapter" in sys.modules
+        chat_persistence_memory.MemoryPersistence
+        after = "chat_persistence_memory._adapter" in sys.modules
+        print(json.dumps([before, after]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(done.stdout) == [False, True]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -23,7 +23,9 @@ from chat_persistence import (
     ToolResultPart,
     UnknownPart,
 )
-from strategies import messages, parts, sessions
+from chat_persistence._model import KNOWN_PARTS
+from chat_persistence._partschema import wire, wire_fields
+from strategies import WIRE_KEYS, messages, parts, sessions
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 NAIVE = datetime(2025, 1, 2, 3, 4, 5)
@@ -357,3 +359,38 @@ def test_invalid_message_error_is_a_value_error_and_a_persistence_error() -> Non
 def test_model_classes_are_frozen(instance: object, attribute: str) -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         setattr(instance, attribute, None)
+
+
+# -- the wire schema, declared once on the fields ------------------------------------------
+
+
+def test_each_part_declares_exactly_the_wire_keys_of_the_spec() -> None:
+    declared = {cls.type: tuple(f.key for f in wire_fields(cls)) for cls in KNOWN_PARTS}
+    assert declared == WIRE_KEYS
+
+
+def test_validators_follow_the_declared_kind() -> None:
+    with pytest.raises(InvalidMessageError, match=r"ToolResultPart\.is_error"):
+        ToolResultPart("c", "t", 1, is_error=cast(Any, 1))
+    with pytest.raises(InvalidMessageError, match=r"ReasoningPart\.signature"):
+        ReasoningPart("r", signature=cast(Any, 5))
+    with pytest.raises(InvalidMessageError, match=r"DataPart\.data"):
+        DataPart(math.nan)
+
+
+def test_extra_may_not_repeat_a_declared_wire_key() -> None:
+    with pytest.raises(InvalidMessageError, match="toolCallId"):
+        ToolCallPart("c", "t", {}, extra={"toolCallId": "other"})
+    with pytest.raises(InvalidMessageError, match="type"):
+        TextPart("hi", extra={"type": "data"})
+    assert TextPart("hi", extra={"tool_call_id": 1}).extra == {"tool_call_id": 1}
+
+
+def test_an_optional_field_of_any_json_cannot_be_declared() -> None:
+    @attrs.frozen
+    class Ambiguous:
+        value: Any = attrs.field(default=None, metadata=wire("value", "json"))
+
+    # An explicit null would be read as absent and lost on the way back.
+    with pytest.raises(TypeError, match="exact kind"):
+        wire_fields(Ambiguous)

@@ -507,3 +507,137 @@ def _plugin_module(provided: Any) -> types.ModuleType:
 
     setattr(module, "chat_persistence_backends", chat_persistence_backends)  # noqa: B010
     return module
+
+
+# -- failing fast on configuration mistakes (issue 10) -------------------------------------
+
+
+def strict_backend(name: str, seen: list[str]) -> Any:
+    """A backend that declares every URL parameter it takes (its own and a driver's)."""
+
+    def url_options(url: str) -> dict[str, Any]:
+        seen.append(url)
+        return {}
+
+    return backend(
+        name,
+        url_options=url_options,
+        url_parameters=lambda: ("messages_table", "sessions_table", "sslmode", "password"),
+    )
+
+
+def test_a_misspelled_url_parameter_names_the_nearest_before_the_backend_sees_it() -> None:
+    seen: list[str] = []
+    registry = registry_with(Provides(strict_backend("strictdb", seen)))
+    with pytest.raises(ConfigError) as caught:
+        registry.create_adapter("strictdb://u@h/db?sslmode=require&messages_tabel=foo")
+    assert caught.value.option == "messages_tabel"
+    assert "did you mean 'messages_table'?" in str(caught.value)
+    assert "sessions_table" in caught.value.valid
+    assert seen == []
+    registry.create_adapter("strictdb://u@h/db?messages_table=a&password=x")
+    assert len(seen) == 1
+
+
+def test_a_query_string_that_is_not_name_value_pairs_is_a_config_error() -> None:
+    registry = registry_with(Provides(strict_backend("strictdb", [])))
+    with pytest.raises(ConfigError) as caught:
+        registry.create_adapter("strictdb://u@h/db?sslmode&password=hunter2")
+    assert "malformed query string" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["memory://[::1", "://nothing", "postgresql://u:hunter2@[db/x"])
+def test_a_malformed_url_is_a_config_error_without_its_secret(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Registry().create_adapter(url)
+    assert "malformed URL" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_backends_own_url_error_becomes_a_config_error() -> None:
+    def url_options(url: str) -> dict[str, Any]:
+        raise ValueError(f"port could not be cast to integer value in {url!r}")
+
+    registry = registry_with(Provides(backend("portdb", url_options=url_options)))
+    with pytest.raises(ConfigError) as caught:
+        registry.create_adapter("portdb://u:hunter2@h:port/db")
+    assert caught.value.backend == "portdb"
+    assert "port could not be cast" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "config", ["host=db password=hunter2", "dbname=chat user=app password='hunter 2'"]
+)
+def test_a_keyword_connection_string_is_refused_without_echoing_its_password(
+    config: str,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Registry().create_adapter(config)
+    message = str(caught.value)
+    assert "hunter" not in message
+    assert "password=***" in message
+    assert "postgresql://" in message  # what to give instead
+
+
+def test_an_unknown_backend_name_is_shown_without_secrets() -> None:
+    with pytest.raises(BackendNotFoundError) as caught:
+        Registry().create_adapter("postgresql:u:hunter2@db")
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in caught.value.name
+
+
+def test_the_plugin_allow_list_warns_about_a_plugin_that_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CHAT_PERSISTENCE_PLUGINS", "memory,postgress")
+    with caplog.at_level(logging.WARNING, logger="chat_persistence"):
+        names = {i.name for i in Registry().available_backends()}
+    assert names == {"memory"}
+    [record] = [r for r in caplog.records if "not installed" in r.getMessage()]
+    assert "postgress" in record.getMessage()
+    assert "postgres" in record.getMessage().split("installed plugins:")[1]
+
+
+def test_a_scheme_hidden_by_the_allow_list_names_the_filter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHAT_PERSISTENCE_PLUGINS", "memory")
+    with pytest.raises(ConfigError) as caught:
+        Registry().create_adapter("postgresql://app@db/chat")
+    message = str(caught.value)
+    assert "no backend handles URL scheme 'postgresql'" in message
+    assert "CHAT_PERSISTENCE_PLUGINS='memory' skipped installed plugin(s): postgres" in message
+    with pytest.raises(BackendNotFoundError) as by_name:
+        Registry().create_adapter({"backend": "postgres"})
+    assert by_name.value.filtered is not None
+    assert "CHAT_PERSISTENCE_PLUGINS" in str(by_name.value)
+
+
+def test_without_an_allow_list_nothing_is_said_about_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Registry().create_adapter("nosuch://x")
+    assert "CHAT_PERSISTENCE_PLUGINS" not in str(caught.value)
+
+
+def test_a_factory_error_quoting_its_conninfo_is_reported_without_the_secret() -> None:
+    def factory(options: Any) -> PersistenceAdapter:
+        raise RuntimeError("cannot parse 'host=db password=hunter2 port=x'")
+
+    registry = registry_with(Provides(backend("leaky", factory=factory)))
+    with pytest.raises(BackendLoadError) as caught:
+        registry.create_adapter("leaky://")
+    assert "password=***" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in caught.value.reason
+
+
+def test_configuration_and_storage_errors_never_hold_a_secret() -> None:
+    errors: list[PersistenceError] = [
+        ConfigError("bad URL 'postgresql://app:hunter2@db/chat'", option="url"),
+        chat_persistence.StorageUnavailableError("postgres", "at host=db password=hunter2"),
+    ]
+    for err in errors:
+        assert "hunter2" not in str(err)
+        assert "hunter2" not in repr(vars(err))

@@ -10,11 +10,11 @@ import time
 import traceback
 from collections.abc import Collection, Generator, Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from chat_persistence import PersistenceAdapter, create_adapter
+from chat_persistence.storage import redact as _redact
 
 from ._checks import ordered_checks
 from ._expect import CheckSkipped, ContractViolation
@@ -161,21 +161,6 @@ def _factory(target: ContractTarget) -> tuple[AdapterFactory, str]:
         "run_contract takes a configuration URL, a mapping, or a callable returning an "
         f"unopened adapter, not {type(target).__name__}"
     )
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, fit for a report."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        netloc = f"{parts.username or ''}:***@{host}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "(a configuration URL)"
 
 
 def _describe(err: BaseException) -> str:

@@ -7,7 +7,6 @@ contract suite (``chat_persistence_contract``).
 
 from __future__ import annotations
 
-import importlib
 import typing
 
 from ._errors import (
@@ -25,9 +24,10 @@ from ._errors import (
     StorageUnavailableError,
 )
 from ._json import JSON
+from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
-    from ._base import AdapterBase
+    from ._base import AdapterBase, supports_delete_messages
     from ._codec import (
         StoredPartsWarning,
         stored_message,
@@ -54,7 +54,7 @@ if typing.TYPE_CHECKING:
         ToolResultPart,
         UnknownPart,
     )
-    from ._protocol import Capability, PersistenceAdapter, supports_delete_messages
+    from ._protocol import Capability, PersistenceAdapter
     from ._registry import (
         Registry,
         available_backends,
@@ -149,7 +149,7 @@ _LAZY = {
     "UnknownPart": "._model",
     "ListQuery": "._storage",
     "PersistenceAdapter": "._protocol",
-    "supports_delete_messages": "._protocol",
+    "supports_delete_messages": "._base",
     "Registry": "._registry",
     "available_backends": "._registry",
     "create_adapter": "._registry",
@@ -163,14 +163,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)

@@ -233,3 +233,12 @@ class AdapterBase:
 
     async def _validate_schema(self) -> None:
         """Probe the schema; the default (no schema) returns."""
+
+
+def supports_delete_messages(adapter: object) -> bool:
+    """Whether ``adapter`` implements ``delete_messages`` (new in 0.2; an adapter
+    written against 0.1 lacks it, and one on ``AdapterBase`` has it only when it
+    implements the ``_delete_messages`` storage hook)."""
+    if isinstance(adapter, AdapterBase):
+        return type(adapter)._delete_messages is not AdapterBase._delete_messages
+    return callable(getattr(adapter, "delete_messages", None))

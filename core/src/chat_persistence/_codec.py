@@ -4,116 +4,35 @@ Total and lossless on every JSON object with a string ``"type"``: a well-formed
 known part becomes its class (keys it does not model kept in ``extra``); anything
 else becomes an ``UnknownPart`` holding the object, so for every such ``p``,
 ``unstructure_part(structure_part(p)) == p``.
+
+One decoder per known part class, generated from its declared wire schema
+(``_partschema``), is the only decoding path: the read path uses it as it is, and
+``structure_part`` runs the write path's rules on what it makes.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
-import attrs
-
 from ._errors import InvalidMessageError
+from ._fastcheck import surely_valid_part
+from ._generated import compile_function
 from ._json import JSON
-from ._model import KNOWN_PARTS, FilePart, KnownPart, Message, Part, UnknownPart
-
-# camelCase wire key for each snake_case attribute that differs.
-_RENAMES = {
-    "tool_call_id": "toolCallId",
-    "tool_name": "toolName",
-    "is_error": "isError",
-    "media_type": "mediaType",
-}
+from ._model import KNOWN_PARTS, KnownPart, Message, Part, UnknownPart, check_part
+from ._partschema import modeled_keys, one_of, wire_fields
 
 
-def _exactly(kind: type[Any]) -> Callable[[Any, Any], Any]:
-    def check(value: Any, _: Any) -> Any:
-        if type(value) is not kind:
-            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
-        return value
+def _make_encoder(cls: type[KnownPart]) -> Callable[[KnownPart], dict[str, JSON]]:
+    """The wire object of a part of ``cls``: modeled keys (an absent optional one left
+    out), then extras."""
+    fields = tuple((f.key, f.name, f.required) for f in wire_fields(cls))
 
-    return check
-
-
-def _identity(value: Any, _: Any) -> Any:
-    return value
-
-
-@functools.cache
-def _converter() -> Any:
-    # Imported on first use: cattrs and its generated functions cost more at import
-    # than the rest of the package together, and reads never need them.
-    import cattrs
-
-    conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
-    # cattrs coerces by default (str(1) == "1"); the wire codec must not, or it
-    # would lose information. A known key with the wrong type makes an UnknownPart.
-    for kind in (str, bool):
-        conv.register_structure_hook(kind, _exactly(kind))
-    return conv
-
-
-_Setter = Callable[[Any, Any], None]
-
-
-def _slot_setter(cls: type[Any], name: str) -> _Setter:
-    # attrs' frozen classes refuse normal assignment; the slot's own descriptor sets
-    # it, as attrs' __init__ does (and faster than object.__setattr__ by name).
-    return cls.__dict__[name].__set__
-
-
-class _PartCodec:
-    __slots__ = ("_structure", "cls", "keys", "nullable", "shape")
-
-    cls: type[KnownPart]
-    keys: frozenset[str]
-    nullable: frozenset[str]
-    """Wire keys whose value is any JSON, so an explicit null is a value, not absence."""
-    shape: tuple[tuple[str, str, type[Any] | None, bool], ...]
-    """(wire key, attribute, exact type or None for any JSON, required) per field."""
-    _structure: Callable[[Mapping[str, Any], Any], KnownPart] | None
-
-    def __init__(self, cls: type[KnownPart]) -> None:
-        shape: list[tuple[str, str, type[Any] | None, bool]] = []
-        for f in attrs.fields(cls):
-            if f.name == "extra":
-                continue
-            json_typed = f.type in ("JSON", "JSON | None")
-            exact = None if json_typed else bool if str(f.type).startswith("bool") else str
-            wire = _RENAMES.get(f.name) or f.name
-            required = f.default is attrs.NOTHING
-            shape.append((wire, f.name, exact, required))
-        self.cls = cls
-        self.shape = tuple(shape)
-        self.keys = frozenset(wire for wire, *_ in shape)
-        self.nullable = frozenset(wire for wire, _, exact, *_ in shape if exact is None)
-        self._structure = None
-
-    def structure(self, value: Mapping[str, Any]) -> KnownPart:
-        """cattrs' structure function for the class, made on first use."""
-        if self._structure is None:
-            from cattrs.gen import make_dict_structure_fn, override
-
-            overrides: dict[str, Any] = {
-                name: override(rename=wire, struct_hook=_identity if exact is None else None)
-                for wire, name, exact, *_ in self.shape
-            }
-            self._structure = make_dict_structure_fn(
-                self.cls,
-                _converter(),
-                _cattrs_forbid_extra_keys=False,
-                extra=override(omit=True),
-                **overrides,
-            )
-        return self._structure(value, self.cls)
-
-    def unstructure(self, part: KnownPart) -> dict[str, JSON]:
-        """The wire object: modeled keys (an absent optional one left out), then extras."""
+    def encode(part: KnownPart) -> dict[str, JSON]:
         wire: dict[str, JSON] = {"type": part.type}
-        for key, name, _, required in self.shape:
+        for key, name, required in fields:
             value = getattr(part, name)
             if value is not None or required:
                 wire[key] = value
@@ -121,49 +40,36 @@ class _PartCodec:
             wire.update(part.extra)
         return wire
 
-
-_CODECS: dict[str, _PartCodec] = {cls.type: _PartCodec(cls) for cls in KNOWN_PARTS}
-_CODEC_BY_CLASS: dict[type[KnownPart], _PartCodec] = {c.cls: c for c in _CODECS.values()}
+    return encode
 
 
-def structure_part(value: Mapping[str, JSON]) -> Part:
+_ENCODERS = {cls: _make_encoder(cls) for cls in KNOWN_PARTS}
+
+
+def structure_part(value: dict[str, JSON]) -> Part:
     """Turn one wire object into a part (an ``UnknownPart`` when it is not a
     well-formed known part).
 
     Raises ``InvalidMessageError`` if ``value`` is not an object with a string
-    ``"type"``: that is not a part at all.
+    ``"type"`` (that is not a part at all), or holds what cannot be stored.
     """
     if not isinstance(value, dict):
         raise InvalidMessageError("part", value, "must be a JSON object")
     kind = value.get("type")
     if not isinstance(kind, str):
         raise InvalidMessageError("part", value, 'must have a string "type"')
-    return _structure_object(value, kind)
-
-
-def _structure_object(value: dict[str, JSON], kind: str) -> Part:
-    codec = _CODECS.get(kind)
-    if codec is None:
-        return UnknownPart(value)
-    for key in codec.keys - codec.nullable:
-        # An explicit null where the model means "absent" would be lost.
-        if key in value and value[key] is None:
-            return UnknownPart(value)
-    try:
-        part = codec.structure(value)
-    except Exception:
-        return UnknownPart(value)
-    extra = {k: v for k, v in value.items() if k != "type" and k not in codec.keys}
-    if extra:
-        part = attrs.evolve(part, extra=extra)
-    return cast(Part, part)
+    # The read path's decoder, then the write path's rules: one mapping of shapes.
+    part = _decoder_for(kind, _trusted_unknown)(value)
+    if not surely_valid_part(part):
+        check_part("part", part)
+    return part
 
 
 def unstructure_part(part: Part) -> dict[str, JSON] | JSON:
     """Turn a part into its wire object (an ``UnknownPart`` gives back its raw value)."""
     if isinstance(part, UnknownPart):
         return part.raw
-    return _CODEC_BY_CLASS[type(part)].unstructure(part)
+    return _ENCODERS[type(part)](part)
 
 
 def unstructure_parts(parts: tuple[Part, ...]) -> list[JSON]:
@@ -239,8 +145,7 @@ def _blank_maker(cls: type[object]) -> Callable[[], Any]:
 
 
 _blank_message = _blank_maker(Message)
-_new = object.__new__
-_set_unknown_raw = _slot_setter(UnknownPart, "raw")
+_blank_unknown = _blank_maker(UnknownPart)
 
 
 def _decode_stored_parts(items: list[Any]) -> tuple[Part, ...] | None:
@@ -297,40 +202,36 @@ def _decode_stored_parts_warning(
 
 
 def _trusted_unknown(raw: object) -> UnknownPart:
-    part = _new(UnknownPart)
-    _set_unknown_raw(part, raw)
-    return part
+    part = _blank_unknown()
+    part.raw = raw
+    part.__class__ = UnknownPart
+    return cast(UnknownPart, part)
 
 
 _Decoder = Callable[[dict[str, Any]], Part]
 
-_ONE_OF: dict[type[KnownPart], tuple[str, ...]] = {FilePart: ("url", "data")}
-"""Typed optional wire keys of which a part needs one (its class checks it after init)."""
 
-
-def _make_decoder(codec: _PartCodec) -> _Decoder:
-    """The read-path decoder of one known part class, from source specialised to its
-    fields (as attrs makes ``__init__``): a wire object whose ``"type"`` names the
-    class becomes one when every modeled key fits, else an ``UnknownPart`` of it."""
-    cls = codec.cls
+def _make_decoder(cls: type[KnownPart]) -> _Decoder:
+    """The decoder of one known part class: a wire object whose ``"type"`` names the
+    class becomes one when every modeled key fits its kind, else an ``UnknownPart``
+    of it. Values are taken as they are: the read path does not check content."""
+    fields = list(enumerate(wire_fields(cls)))
     names: dict[str, Any] = {
         "blank": _blank_maker(cls),
         "cls": cls,
         "unknown": _trusted_unknown,
-        "modeled": frozenset({"type", *codec.keys}),
+        "modeled": modeled_keys(cls),
+        **{f"t{i}": f.exact for i, f in fields},
     }
-    fields = list(enumerate(codec.shape))
-    required = [(i, wire, exact) for i, (wire, _, exact, req) in fields if req]
-    optional = [(i, wire, exact) for i, (wire, _, exact, req) in fields if not req]
-    for i, (_, _, exact, _) in fields:
-        names[f"t{i}"] = exact
+    required = [(i, f) for i, f in fields if f.required]
+    optional = [(i, f) for i, f in fields if not f.required]
     body: list[str] = []
     if required:
         # No membership test first: a missing required key is the rare case.
         body.append("try:")
-        body += [f"    v{i} = obj[{wire!r}]" for i, wire, _ in required]
+        body += [f"    v{i} = obj[{f.key!r}]" for i, f in required]
         body += ["except KeyError:", "    return unknown(obj)"]
-        typed = [f"type(v{i}) is not t{i}" for i, _, exact in required if exact]
+        typed = [f"type(v{i}) is not t{i}" for i, f in required if f.exact]
         if typed:
             body += [f"if {' or '.join(typed)}:", "    return unknown(obj)"]
     # The keys present: "type" and the required ones, plus the optional ones found.
@@ -338,18 +239,20 @@ def _make_decoder(codec: _PartCodec) -> _Decoder:
     if optional:
         body.append(f"n = {count}")
         count = "n"
-        for i, wire, exact in optional:
-            body += [f"if {wire!r} in obj:", f"    v{i} = obj[{wire!r}]"]
-            if exact:
+        for i, f in optional:
+            # An explicit null of a typed optional key is mistyped, not absent: a part
+            # made of it would lose the null on the way back.
+            body += [f"if {f.key!r} in obj:", f"    v{i} = obj[{f.key!r}]"]
+            if f.exact:
                 body += [f"    if type(v{i}) is not t{i}:", "        return unknown(obj)"]
             body += ["    n += 1", "else:", f"    v{i} = None"]
-    if cls in _ONE_OF:
-        # Typed, so None means absent (a KeyError here means _ONE_OF names a JSON key).
-        typed_index = {wire: i for i, wire, exact in optional if exact}
-        absent = " and ".join(f"v{typed_index[wire]} is None" for wire in _ONE_OF[cls])
+    index = {f.name: i for i, f in fields}
+    needed = one_of(cls)
+    if needed:
+        absent = " and ".join(f"v{index[f.name]} is None" for f in needed)
         body += [f"if {absent}:", "    return unknown(obj)"]
     body.append("part = blank()")
-    body += [f"part.{name} = v{i}" for i, (_, name, _, _) in fields]
+    body += [f"part.{f.name} = v{i}" for i, f in fields]
     body += [
         # The common case, no keys but the modeled ones, needs no comprehension.
         f"part.extra = {{}} if len(obj) == {count} else "
@@ -357,12 +260,11 @@ def _make_decoder(codec: _PartCodec) -> _Decoder:
         "part.__class__ = cls",
         "return part",
     ]
-    source = "def decode(obj):\n" + "".join(f"    {line}\n" for line in body)
-    exec(compile(source, f"<chat_persistence decoder of {cls.__name__}>", "exec"), names)
-    return cast(_Decoder, names["decode"])
+    decode = compile_function("decode", "obj", body, names, label=f"decoder of {cls.__name__}")
+    return cast(_Decoder, decode)
 
 
-_DECODERS: dict[str, _Decoder] = {kind: _make_decoder(codec) for kind, codec in _CODECS.items()}
+_DECODERS: dict[str, _Decoder] = {cls.type: _make_decoder(cls) for cls in KNOWN_PARTS}
 _decoder_for = _DECODERS.get
 
 

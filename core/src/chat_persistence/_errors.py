@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from ._redact import redact
+
 
 class PersistenceError(Exception):
     """Base class of every error raised by chat-persistence and its backends."""
@@ -99,7 +101,8 @@ class StorageUnavailableError(PersistenceError):
 
     def __init__(self, backend: str, detail: str) -> None:
         self.backend = backend
-        self.detail = detail
+        # A driver's message may quote the connection string.
+        self.detail = detail = redact(detail)
         super().__init__(f"{backend} storage is unavailable: {detail}")
 
 
@@ -139,7 +142,8 @@ class ConfigError(PersistenceError, ValueError):
         self.backend = backend
         self.option = option
         self.valid = list(valid)
-        super().__init__(message)
+        # What is wrong with a configuration often quotes it: never its secrets.
+        super().__init__(redact(message))
 
 
 class BackendNotFoundError(PersistenceError, LookupError):
@@ -152,11 +156,16 @@ class BackendNotFoundError(PersistenceError, LookupError):
         installed: Sequence[str],
         suggestion: str | None = None,
         failed: Mapping[str, BaseException] | None = None,
+        filtered: str | None = None,
     ) -> None:
+        # The name may be a whole configuration string given by mistake.
+        name = redact(name)
         self.name = name
         self.installed = list(installed)
         self.suggestion = suggestion
         self.failed = dict(failed or {})
+        self.filtered = filtered
+        """Why some installed plugins were not loaded (the plugin allow-list), or None."""
         parts = [f"unknown backend {name!r}; installed: {', '.join(self.installed) or '(none)'}"]
         if suggestion is not None:
             parts.append(f"did you mean {suggestion!r}?")
@@ -164,6 +173,8 @@ class BackendNotFoundError(PersistenceError, LookupError):
             f"plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
             for plugin, err in self.failed.items()
         ]
+        if filtered is not None:
+            parts.append(filtered)
         super().__init__("; ".join(parts))
 
 
@@ -173,7 +184,7 @@ class BackendLoadError(PersistenceError):
 
     def __init__(self, backend: str, reason: str) -> None:
         self.backend = backend
-        self.reason = reason
+        self.reason = reason = redact(reason)
         super().__init__(f"backend {backend!r}: {reason}")
 
 

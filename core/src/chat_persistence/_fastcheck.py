@@ -8,22 +8,15 @@ The rules themselves live in ``_model`` and ``_json``; this module only skips wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ._generated import compile_function
 from ._json import _UNSTORABLE as UNSTORABLE
 from ._json import MAX_ID_BYTES
-from ._model import (
-    DataPart,
-    FilePart,
-    Message,
-    Part,
-    ReasoningPart,
-    TextPart,
-    ToolCallPart,
-    ToolResultPart,
-    UnknownPart,
-)
+from ._model import KNOWN_PARTS, KnownPart, Message, Part, UnknownPart
+from ._partschema import one_of, wire_fields
 
 _SHORT_ID = MAX_ID_BYTES // 4
 """Ids up to this many characters fit the byte limit whatever they hold (UTF-8 takes at
@@ -38,10 +31,6 @@ def _text(value: object) -> bool:
     if value.isascii():
         return "\x00" not in value
     return UNSTORABLE.search(value) is None
-
-
-def _optional_text(value: object) -> bool:
-    return value is None or _text(value)
 
 
 def _id(value: object) -> bool:
@@ -68,45 +57,47 @@ def _json(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _no_extra(extra: object) -> bool:
-    # Exactly an empty dict: the validator refuses None and dict subclasses.
-    return type(extra) is dict and not extra
+def _make_check(cls: type[KnownPart]) -> Callable[[Any], bool]:
+    """The fast check of a known part class: no extra keys, every modeled field of
+    its declared kind and storable, and its ``one_of`` rule."""
+    tests = [
+        # Exactly an empty dict: the validator refuses None and dict subclasses.
+        "type(part.extra) is dict",
+        "not part.extra",
+    ]
+    for f in wire_fields(cls):
+        value = f"part.{f.name}"
+        test = {
+            "str": f"text({value})",
+            "bool": f"type({value}) is bool",
+            "json": f"json({value})",
+        }[f.kind]
+        tests.append(test if f.required else f"({value} is None or {test})")
+    needed = one_of(cls)
+    if needed:
+        tests.append("(" + " or ".join(f"part.{f.name} is not None" for f in needed) + ")")
+    body = ["return (", *(f"    {test} and" for test in tests[:-1]), f"    {tests[-1]}", ")"]
+    names: dict[str, Any] = {"text": _text, "json": _json}
+    return compile_function("check", "part", body, names, label=f"check of {cls.__name__}")
 
 
-def _part(part: Part) -> bool:
-    if type(part) is UnknownPart:
-        return part.type is not None and _json(part.raw)
-    if type(part) is TextPart:
-        return _no_extra(part.extra) and _text(part.text)
-    if type(part) is ToolCallPart:
-        return (
-            _no_extra(part.extra)
-            and _text(part.tool_call_id)
-            and _text(part.tool_name)
-            and _json(part.input)
-        )
-    if type(part) is ToolResultPart:
-        return (
-            _no_extra(part.extra)
-            and _text(part.tool_call_id)
-            and _text(part.tool_name)
-            and _json(part.output)
-            and (part.is_error is None or type(part.is_error) is bool)
-        )
-    if type(part) is ReasoningPart:
-        return _no_extra(part.extra) and _text(part.text) and _optional_text(part.signature)
-    if type(part) is DataPart:
-        return _no_extra(part.extra) and _json(part.data) and _optional_text(part.name)
-    if type(part) is FilePart:
-        return (
-            _no_extra(part.extra)
-            and _text(part.media_type)
-            and _optional_text(part.url)
-            and _optional_text(part.data)
-            and _optional_text(part.filename)
-            and (part.url is not None or part.data is not None)
-        )
+def _unknown(part: UnknownPart) -> bool:
+    return part.type is not None and _json(part.raw)
+
+
+_CHECKS: dict[type[Any], Callable[[Any], bool]] = {
+    **{cls: _make_check(cls) for cls in KNOWN_PARTS},
+    UnknownPart: _unknown,
+}
+
+
+def _never(_: object) -> bool:
     return False
+
+
+def surely_valid_part(part: Part) -> bool:
+    """True when ``part`` certainly passes every rule of a part on the write path."""
+    return _CHECKS.get(type(part), _never)(part)
 
 
 def surely_valid(message: Message) -> bool:
@@ -125,5 +116,5 @@ def surely_valid(message: Message) -> bool:
             )
         )
         and type(message.parts) is tuple
-        and all(_part(p) for p in message.parts)
+        and all(_CHECKS.get(type(p), _never)(p) for p in message.parts)
     )

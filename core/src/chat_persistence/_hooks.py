@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -39,6 +39,12 @@ class Backend:
     url_options: Callable[[str], Mapping[str, Any]] = _no_url_options
     reference_ddl: Callable[[Mapping[str, str]], str] | None = None
     """For SQL backends: the reference DDL for the given table names."""
+    url_parameters: Callable[[], Collection[str]] | None = None
+    """Every query parameter a URL of this backend may hold (its own and those it
+    passes on to a driver, say libpq's), or None if ``url_options`` checks them. When
+    given, ``create_adapter`` refuses any other with a ``ConfigError`` naming the
+    nearest, before the backend sees the URL. Called when a URL is used, so it may
+    import the driver."""
 
 
 @attrs.frozen

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar, TypeAlias, cast
 
@@ -10,6 +10,7 @@ import attrs
 
 from ._errors import InvalidMessageError
 from ._json import JSON, check_id, check_json, check_text
+from ._partschema import declared, modeled_keys, one_of, wire
 
 
 def _text(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -38,11 +39,44 @@ def _extra(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         raise InvalidMessageError(field, value, "must be a dict of extra wire keys")
     extra = cast(dict[str, object], value)
     check_json(field, extra)
-    modeled = cast(tuple[str, ...], type(inst).wire_keys)
-    taken = {"type", *modeled}.intersection(extra)
+    cls = cast(type[object], type(inst))
+    taken = modeled_keys(cls).intersection(extra)
     if taken:
         raise InvalidMessageError(
             field, extra, f"repeats key(s) the part models itself: {', '.join(sorted(taken))}"
+        )
+
+
+_VALIDATORS: dict[tuple[str, bool], Callable[[Any, attrs.Attribute[Any], object], None]] = {
+    ("str", True): _text,
+    ("str", False): _optional_text,
+    ("bool", False): _optional_bool,
+    ("json", True): _json,
+    ("json", False): _json,
+}
+
+
+def _wire_validators(
+    cls: type[Any], fields: list[attrs.Attribute[Any]]
+) -> list[attrs.Attribute[Any]]:
+    """Give each modeled field the validator its declared kind implies."""
+    out: list[attrs.Attribute[Any]] = []
+    for attribute in fields:
+        field = declared(attribute)
+        if field is not None:
+            attribute = attribute.evolve(validator=_VALIDATORS[field.kind, field.required])
+        out.append(attribute)
+    return out
+
+
+def _require_one_of(part: KnownPart) -> None:
+    """The rule of ``one_of`` fields: at least one of them is set."""
+    cls = type(part)
+    fields = one_of(cls)
+    if fields and all(getattr(part, f.name) is None for f in fields):
+        names = " or ".join(f.name for f in fields)
+        raise InvalidMessageError(
+            f"{type(part).__name__}.{fields[0].name}", None, f"a {part.type} part needs a {names}"
         )
 
 
@@ -71,79 +105,76 @@ def _extra_field() -> Any:
     return attrs.field(factory=dict, kw_only=True, validator=_extra)
 
 
-@attrs.frozen
+# Each modeled field declares its wire key and JSON kind once (see _partschema);
+# _wire_validators derives its validator from them.
+
+
+@attrs.frozen(field_transformer=_wire_validators)
 class TextPart:
     """Plain text. Wire: ``{"type": "text", "text": ...}``."""
 
     type: ClassVar[str] = "text"
-    wire_keys: ClassVar[tuple[str, ...]] = ("text",)
-    text: str = attrs.field(validator=_text)
+    text: str = attrs.field(metadata=wire("text", "str"))
     extra: dict[str, JSON] = _extra_field()
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_wire_validators)
 class ReasoningPart:
     """Model reasoning. Wire: ``{"type": "reasoning", "text": ..., "signature"?: ...}``."""
 
     type: ClassVar[str] = "reasoning"
-    wire_keys: ClassVar[tuple[str, ...]] = ("text", "signature")
-    text: str = attrs.field(validator=_text)
-    signature: str | None = attrs.field(default=None, validator=_optional_text)
+    text: str = attrs.field(metadata=wire("text", "str"))
+    signature: str | None = attrs.field(default=None, metadata=wire("signature", "str"))
     extra: dict[str, JSON] = _extra_field()
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_wire_validators)
 class ToolCallPart:
     """A tool call. Wire: ``{"type": "tool-call", "toolCallId", "toolName", "input"}``."""
 
     type: ClassVar[str] = "tool-call"
-    wire_keys: ClassVar[tuple[str, ...]] = ("toolCallId", "toolName", "input")
-    tool_call_id: str = attrs.field(validator=_text)
-    tool_name: str = attrs.field(validator=_text)
-    input: JSON = attrs.field(validator=_json)
+    tool_call_id: str = attrs.field(metadata=wire("toolCallId", "str"))
+    tool_name: str = attrs.field(metadata=wire("toolName", "str"))
+    input: JSON = attrs.field(metadata=wire("input", "json"))
     extra: dict[str, JSON] = _extra_field()
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_wire_validators)
 class ToolResultPart:
     """A tool's result. Wire: ``{"type": "tool-result", "toolCallId", "toolName",
     "output", "isError"?}``."""
 
     type: ClassVar[str] = "tool-result"
-    wire_keys: ClassVar[tuple[str, ...]] = ("toolCallId", "toolName", "output", "isError")
-    tool_call_id: str = attrs.field(validator=_text)
-    tool_name: str = attrs.field(validator=_text)
-    output: JSON = attrs.field(validator=_json)
-    is_error: bool | None = attrs.field(default=None, validator=_optional_bool)
+    tool_call_id: str = attrs.field(metadata=wire("toolCallId", "str"))
+    tool_name: str = attrs.field(metadata=wire("toolName", "str"))
+    output: JSON = attrs.field(metadata=wire("output", "json"))
+    is_error: bool | None = attrs.field(default=None, metadata=wire("isError", "bool"))
     extra: dict[str, JSON] = _extra_field()
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_wire_validators)
 class FilePart:
     """A file by ``url`` or inline base64 ``data`` (at least one). Wire:
     ``{"type": "file", "mediaType", "url"? , "data"?, "filename"?}``."""
 
     type: ClassVar[str] = "file"
-    wire_keys: ClassVar[tuple[str, ...]] = ("mediaType", "url", "data", "filename")
-    media_type: str = attrs.field(validator=_text)
-    url: str | None = attrs.field(default=None, validator=_optional_text)
-    data: str | None = attrs.field(default=None, validator=_optional_text)
-    filename: str | None = attrs.field(default=None, validator=_optional_text)
+    media_type: str = attrs.field(metadata=wire("mediaType", "str"))
+    url: str | None = attrs.field(default=None, metadata=wire("url", "str", one_of=True))
+    data: str | None = attrs.field(default=None, metadata=wire("data", "str", one_of=True))
+    filename: str | None = attrs.field(default=None, metadata=wire("filename", "str"))
     extra: dict[str, JSON] = _extra_field()
 
     def __attrs_post_init__(self) -> None:
-        if self.url is None and self.data is None:
-            raise InvalidMessageError("FilePart.url", None, "a file part needs a url or data")
+        _require_one_of(self)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_wire_validators)
 class DataPart:
     """Arbitrary JSON data. Wire: ``{"type": "data", "data", "name"?}``."""
 
     type: ClassVar[str] = "data"
-    wire_keys: ClassVar[tuple[str, ...]] = ("data", "name")
-    data: JSON = attrs.field(validator=_json)
-    name: str | None = attrs.field(default=None, validator=_optional_text)
+    data: JSON = attrs.field(metadata=wire("data", "json"))
+    name: str | None = attrs.field(default=None, metadata=wire("name", "str"))
     extra: dict[str, JSON] = _extra_field()
 
 
@@ -231,3 +262,16 @@ class Session:
     created_at: datetime | None = attrs.field(default=None, validator=_aware)
     updated_at: datetime | None = attrs.field(default=None, validator=_aware)
     archived_at: datetime | None = attrs.field(default=None, validator=_aware)
+
+
+def check_part(field: str, part: Part) -> None:
+    """Run every rule of one part again, as the write path does: its validators, its
+    ``one_of`` rule, and for an ``UnknownPart`` an object with a string ``"type"``."""
+    attrs.validate(part)
+    if isinstance(part, UnknownPart):
+        if part.type is None:
+            raise InvalidMessageError(
+                field, part.raw, 'a part must be a JSON object with a string "type"'
+            )
+    else:
+        _require_one_of(part)

@@ -145,17 +145,6 @@ class PersistenceAdapter(Protocol):
         ...
 
 
-def supports_delete_messages(adapter: object) -> bool:
-    """Whether ``adapter`` implements ``delete_messages`` (new in 0.2; an adapter
-    written against 0.1 lacks it, and one on ``AdapterBase`` has it only when it
-    implements the ``_delete_messages`` storage hook)."""
-    from ._base import AdapterBase
-
-    if isinstance(adapter, AdapterBase):
-        return type(adapter)._delete_messages is not AdapterBase._delete_messages
-    return callable(getattr(adapter, "delete_messages", None))
-
-
 OPTIONAL_MEMBERS = frozenset({"delete_messages"})
 """Protocol members an adapter written against an earlier release may lack."""
 

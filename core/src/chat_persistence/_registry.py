@@ -1,54 +1,29 @@
-"""Finding backends (entry points and hand-registered plugins) and creating adapters.
-
-pluggy's own entry-point loader stops at the first plugin that fails to import;
-here every plugin is loaded, registered and called on its own, so one broken
-plugin is reported and never hides the others.
-"""
+"""Finding backends (entry points and hand-registered plugins) and creating adapters
+from configuration: a URL, a backend name or a mapping."""
 
 from __future__ import annotations
 
 import difflib
-import functools
 import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
-
-import attrs
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from ._errors import BackendLoadError, BackendNotFoundError, ConfigError
-from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
+from ._hooks import PROJECT, Backend, BackendInfo
+from ._loading import Loader, Scan, Source, allow_list
+from ._options import structure_options, unknown_option
 from ._protocol import PersistenceAdapter
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
-
-    import cattrs
+from ._redact import redact
 
 logger = logging.getLogger("chat_persistence")
 
 URL_ENV = "CHAT_PERSISTENCE_URL"
-PLUGINS_ENV = "CHAT_PERSISTENCE_PLUGINS"
 DEFAULT_URL = "memory://"
 
 Config = str | Mapping[str, Any] | None
-
-
-@attrs.define
-class _Scan:
-    infos: list[BackendInfo]
-    backends: dict[str, Backend]
-    schemes: dict[str, str]
-    failed: dict[str, BaseException]
-
-
-@attrs.define
-class _Source:
-    plugin: str
-    distribution: str | None
-    version: str | None
 
 
 class Registry:
@@ -62,7 +37,7 @@ class Registry:
     def __init__(self, *, group: str = PROJECT) -> None:
         self._group = group
         self._by_hand: dict[str, object] = {}
-        self._scan: _Scan | None = None
+        self._scan: Scan | None = None
         self._lock = threading.Lock()
 
     def register_plugin(self, plugin: object, name: str | None = None) -> str:
@@ -109,6 +84,7 @@ class Registry:
             installed=installed,
             suggestion=close[0] if close else None,
             failed=scan.failed,
+            filtered=scan.filtered,
         ) from _only_failure(scan)
 
     def create_adapter(self, config: Config = None) -> PersistenceAdapter:
@@ -160,291 +136,100 @@ class Registry:
         if "://" not in url:
             if url.strip() == "":
                 raise ConfigError("configuration URL is empty")
+            if "=" in url or any(c.isspace() for c in url):
+                raise ConfigError(
+                    f"configuration {redact(url)!r} is neither a URL nor a backend name "
+                    "(a libpq keyword string? give a URL: postgresql://user@host/db)",
+                    option="url",
+                )
             return self.get_backend(url), {}
-        scheme = urlsplit(url).scheme.lower()
+        parts = _split_url(url)
+        backend = self._backend_for_scheme(parts.scheme.lower())
+        _check_url_parameters(backend, url, parts.query)
+        try:
+            options = backend.url_options(url)
+        except ConfigError:
+            raise
+        except ValueError as err:
+            raise ConfigError(
+                f"malformed URL {redact(url)!r} for backend {backend.name!r}: {redact(str(err))}",
+                backend=backend.name,
+                option="url",
+            ) from None
+        return backend, options
+
+    def _backend_for_scheme(self, scheme: str) -> Backend:
         scan = self._scanned()
         name = scan.schemes.get(scheme)
-        if name is None:
-            known = sorted(scan.schemes)
-            close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}://'?" if close else ""
-            # A URL scheme that matches a backend which failed to load: say why.
-            if scheme in scan.failed:
-                self.get_backend(scheme)
-            # Any plugin that failed may be the one that handles this scheme.
-            failed = "".join(
-                f"; plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
-                for plugin, err in scan.failed.items()
-            )
-            raise ConfigError(
-                f"no backend handles URL scheme {scheme!r}; known schemes: "
-                f"{', '.join(known) or '(none)'}{hint}{failed}",
-                option="url",
-                valid=known,
-            ) from _only_failure(scan)
-        backend = self.get_backend(name)
-        return backend, backend.url_options(url)
+        if name is not None:
+            return self.get_backend(name)
+        known = sorted(scan.schemes)
+        close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}://'?" if close else ""
+        # A URL scheme that matches a backend which failed to load: say why.
+        if scheme in scan.failed:
+            self.get_backend(scheme)
+        # Any plugin that failed may be the one that handles this scheme.
+        failed = "".join(
+            f"; plugin {plugin!r} failed to load: {type(err).__name__}: {err}"
+            for plugin, err in scan.failed.items()
+        )
+        filtered = f"; {scan.filtered}" if scan.filtered else ""
+        raise ConfigError(
+            f"no backend handles URL scheme {scheme!r}; known schemes: "
+            f"{', '.join(known) or '(none)'}{hint}{failed}{filtered}",
+            option="url",
+            valid=known,
+        ) from _only_failure(scan)
 
-    def _scanned(self) -> _Scan:
+    def _scanned(self) -> Scan:
         with self._lock:
             if self._scan is None:
                 self._scan = self._load()
             return self._scan
 
-    def _load(self) -> _Scan:
-        # Imported on first scan, so that importing chat_persistence stays cheap.
-        from importlib.metadata import entry_points
-
-        import pluggy
-
-        pm = pluggy.PluginManager(PROJECT)
-        pm.add_hookspecs(BackendSpec)
-        failures: list[BackendInfo] = []
-        sources: dict[str, _Source] = {}
-
-        def add(plugin: object, source: _Source) -> None:
-            registered = False
-            try:
-                pm.register(plugin, name=source.plugin)
-                registered = True
-                pm.check_pending()
-                if not pm.get_hookcallers(plugin):
-                    raise TypeError(
-                        "implements no chat_persistence hook (is @hookimpl missing "
-                        "from chat_persistence_backends?)"
-                    )
-            except Exception as err:
-                if registered:
-                    pm.unregister(plugin)
-                failures.append(_failure(source, err))
-            else:
-                sources[source.plugin] = source
-
-        allowed = _allow_list()
-        for ep in entry_points(group=self._group):
-            if allowed is not None and ep.name not in allowed:
-                continue
-            source = _source_of(ep)
-            if pm.has_plugin(source.plugin) or any(f.plugin == source.plugin for f in failures):
-                # Two distributions with one entry-point name: load both, so that a
-                # backend they both claim is reported as a conflict, not hidden.
-                source = attrs.evolve(source, plugin=f"{ep.name} ({source.distribution})")
-            try:
-                plugin = ep.load()
-            except Exception as err:
-                failures.append(_failure(source, err))
-                continue
-            add(plugin, source)
+    def _load(self) -> Scan:
+        loader = Loader(self._group)
+        loader.load_entry_points(allow_list())
         for name, plugin in self._by_hand.items():
-            add(plugin, _Source(plugin=name, distribution=None, version=None))
-
-        found: dict[str, list[tuple[Backend, _Source]]] = {}
-        for impl in pm.hook.chat_persistence_backends.get_hookimpls():
-            source = sources[impl.plugin_name]
-            try:
-                backends = _checked_backends(impl.function())
-            except Exception as err:
-                failures.append(_failure(source, err))
-                continue
-            for backend in backends:
-                found.setdefault(backend.name, []).append((backend, source))
-
-        infos: list[BackendInfo] = []
-        usable: dict[str, Backend] = {}
-        for name, claims in sorted(found.items()):
-            if len(claims) == 1:
-                backend, source = claims[0]
-                usable[name] = backend
-                infos.append(
-                    BackendInfo(
-                        name, source.plugin, source.distribution, source.version, backend=backend
-                    )
-                )
-                continue
-            who = " and ".join(_describe(s) for _, s in claims)
-            err = BackendLoadError(name, f"claimed by more than one plugin: {who}; uninstall one")
-            infos += [
-                BackendInfo(name, s.plugin, s.distribution, s.version, backend=b, error=err)
-                for b, s in claims
-            ]
-        infos += failures
-
-        schemes: dict[str, str] = {}
-        for name, backend in usable.items():
-            for scheme in backend.schemes:
-                other = schemes.setdefault(scheme.lower(), name)
-                if other != name:
-                    logger.warning(
-                        "URL scheme %r is claimed by backends %r and %r; using %r",
-                        scheme,
-                        other,
-                        name,
-                        other,
-                    )
-        return _Scan(
-            infos=infos,
-            backends=usable,
-            schemes=schemes,
-            failed={f.plugin: f.error for f in failures if f.error is not None},
-        )
+            loader.add(plugin, Source(plugin=name, distribution=None, version=None))
+        return loader.scan()
 
 
-def _only_failure(scan: _Scan) -> BaseException | None:
+def _only_failure(scan: Scan) -> BaseException | None:
     """The error of the one plugin that failed, to chain; None if not exactly one."""
     return next(iter(scan.failed.values())) if len(scan.failed) == 1 else None
 
 
-def _checked_backends(result: object) -> list[Backend]:
-    if not isinstance(result, (list, tuple)):
-        raise TypeError(
-            f"chat_persistence_backends must return a list of Backend, not {type(result).__name__}"
-        )
-    backends: list[Backend] = []
-    for item in cast(list[object], result):
-        if not isinstance(item, Backend):
-            raise TypeError(
-                f"chat_persistence_backends returned a {type(item).__name__}, not a Backend"
-            )
-        backends.append(item)
-    return backends
-
-
-def structure_options(backend: Backend, raw: Mapping[str, Any]) -> Any:
-    """Turn a configuration mapping into the backend's options class, naming any
-    unknown, missing or mistyped option."""
-    fields = attrs.fields(backend.options)
-    valid = [f.name for f in fields]
-    for key in raw:
-        if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown option {key!r} for backend {backend.name!r}; "
-                f"valid options: {', '.join(valid) or '(none)'}{hint}",
-                backend=backend.name,
-                option=str(key),
-                valid=valid,
-            )
-    for f in fields:
-        if f.default is attrs.NOTHING and f.name not in raw:
-            raise ConfigError(
-                f"missing option {f.name!r} for backend {backend.name!r}; "
-                f"valid options: {', '.join(valid)}",
-                backend=backend.name,
-                option=f.name,
-                valid=valid,
-            )
-    if not raw:
-        # Every option has a default (checked above): nothing to convert, so the
-        # common ``create_adapter("memory://")`` never loads cattrs.
-        return backend.options()
-    import cattrs
-
+def _split_url(url: str) -> SplitResult:
+    """``url`` split, or a ``ConfigError`` (with no secret in it) if it is malformed."""
     try:
-        return _options_converter().structure(dict(raw), backend.options)
-    except Exception as err:
-        if isinstance(err, cattrs.ClassValidationError):
-            # An options class's own validators already name the option: keep theirs.
-            own = [e for e in err.exceptions if isinstance(e, ConfigError)]
-            if own:
-                raise own[0] from None
-        option: str | None = None
-        if isinstance(err, cattrs.ClassValidationError):
-            details = "; ".join(cattrs.transform_error(err, path="options"))
-            noted = err.group_exceptions()[0]
-            if noted:
-                option = noted[0][1].name
-        else:
-            details = f"{type(err).__name__}: {err}"
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise ConfigError(f"malformed URL {redact(url)!r}: {err}", option="url") from None
+    if not parts.scheme:
+        raise ConfigError(f"malformed URL {redact(url)!r}: it has no scheme", option="url")
+    return parts
+
+
+def _check_url_parameters(backend: Backend, url: str, query: str) -> None:
+    """Every query parameter of ``url`` is one the backend takes, or a
+    ``ConfigError`` naming the nearest (for backends that declare what they take)."""
+    if backend.url_parameters is None:
+        return
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
         raise ConfigError(
-            f"invalid options for backend {backend.name!r}: {details}",
+            f"malformed query string in URL {redact(url)!r}: expected name=value pairs "
+            "joined by '&'",
             backend=backend.name,
-            option=option,
-            valid=valid,
-        ) from err
-
-
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-
-
-def _structure_bool(value: object, _: object) -> bool:
-    # bool("false") is True: URL query values are strings, so read them as words.
-    if type(value) is bool:
-        return value
-    if type(value) is int and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected a bool (true/false), got {value!r}")
-
-
-def _structure_int(value: object, _: object) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, str):
-        return int(value.strip())  # URL query values are strings
-    raise TypeError(f"expected an int, got {type(value).__name__} {value!r}")
-
-
-def _structure_float(value: object, _: object) -> float:
-    if type(value) in (int, float):
-        return float(cast(float, value))
-    if isinstance(value, str):
-        return float(value.strip())
-    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
-
-
-def _structure_str(value: object, _: object) -> str:
-    # cattrs would turn anything into a string (str(5), str({...})): a typo'd value
-    # must be an error, not a silently wrong option.
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
-
-
-@functools.cache
-def _options_converter() -> cattrs.Converter:
-    import cattrs
-
-    conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_structure_hook(bool, _structure_bool)
-    conv.register_structure_hook(int, _structure_int)
-    conv.register_structure_hook(float, _structure_float)
-    conv.register_structure_hook(str, _structure_str)
-    return conv
-
-
-def _allow_list() -> set[str] | None:
-    raw = os.environ.get(PLUGINS_ENV)
-    if raw is None:
-        return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
-
-
-def _source_of(ep: EntryPoint) -> _Source:
-    dist = ep.dist
-    return _Source(
-        plugin=ep.name,
-        distribution=dist.name if dist is not None else None,
-        version=dist.version if dist is not None else None,
-    )
-
-
-def _describe(source: _Source) -> str:
-    if source.distribution is None:
-        return f"plugin {source.plugin!r} (registered by hand)"
-    return f"plugin {source.plugin!r} from {source.distribution} {source.version}"
-
-
-def _failure(source: _Source, err: BaseException) -> BackendInfo:
-    return BackendInfo(
-        name=source.plugin,
-        plugin=source.plugin,
-        distribution=source.distribution,
-        version=source.version,
-        error=err,
-    )
+            option="url",
+        ) from None
+    valid = sorted(set(backend.url_parameters()))
+    for key, _ in pairs:
+        if key not in valid:
+            raise unknown_option(backend.name, key, valid, what="URL parameter")
 
 
 default_registry = Registry()

@@ -11,7 +11,7 @@ import attrs
 from ._errors import InvalidArgumentError, InvalidMessageError
 from ._fastcheck import surely_valid
 from ._json import MAX_ID_BYTES, check_id
-from ._model import FilePart, Message, Session, UnknownPart
+from ._model import Message, Session, check_part
 
 
 def _check_id_size(field: str, value: object, *, message_id: str | None = None) -> None:
@@ -63,15 +63,7 @@ def _check_fully(message: Message) -> None:
         if not isinstance(message.parts, tuple):
             raise InvalidMessageError("Message.parts", message.parts, "must be a tuple of parts")
         for index, part in enumerate(message.parts):
-            attrs.validate(part)
-            if isinstance(part, FilePart):
-                part.__attrs_post_init__()
-            elif isinstance(part, UnknownPart) and part.type is None:
-                raise InvalidMessageError(
-                    f"Message.parts[{index}]",
-                    part.raw,
-                    'a part must be a JSON object with a string "type"',
-                )
+            check_part(f"Message.parts[{index}]", part)
     except InvalidMessageError as err:
         if err.message_id is None and message_id is not None:
             raise InvalidMessageError(

@@ -3,6 +3,7 @@ backend shares, so that no backend writes them again."""
 
 from __future__ import annotations
 
+from ._redact import redact
 from ._storage import (
     MAX_LIMIT,
     ListQuery,
@@ -21,4 +22,5 @@ __all__ = [
     "json_text",
     "no_time_left",
     "option_text_problem",
+    "redact",
 ]

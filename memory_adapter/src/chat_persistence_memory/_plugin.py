@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import attrs
 
 from chat_persistence import Backend, ConfigError, PersistenceAdapter, hookimpl
+from chat_persistence.storage import redact
 
 _VALID = ["sdk_version", "store"]
 
@@ -37,7 +38,7 @@ def memory_url_options(url: str) -> Mapping[str, Any]:
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in options:
             raise ConfigError(
-                f"option {key!r} is given twice in URL {url!r}",
+                f"option {key!r} is given twice in URL {redact(url)!r}",
                 backend="memory",
                 option=key,
                 valid=_VALID,
@@ -47,7 +48,7 @@ def memory_url_options(url: str) -> Mapping[str, Any]:
     if name:
         if "store" in options:
             raise ConfigError(
-                f"URL {url!r} names the store twice (as memory://NAME and ?store=)",
+                f"URL {redact(url)!r} names the store twice (as memory://NAME and ?store=)",
                 backend="memory",
                 option="store",
                 valid=_VALID,
@@ -55,7 +56,8 @@ def memory_url_options(url: str) -> Mapping[str, Any]:
         options["store"] = name
     if parts.fragment:
         raise ConfigError(
-            f"URL {url!r} has a fragment ('#{parts.fragment}'); the memory backend takes none",
+            f"URL {redact(url)!r} has a fragment ('#{redact(parts.fragment)}'); "
+            "the memory backend takes none",
             backend="memory",
             option="url",
             valid=_VALID,

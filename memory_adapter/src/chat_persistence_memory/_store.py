@@ -114,6 +114,48 @@ class _Thread:
         self.by_session: dict[str, list[Key]] = {}
         self.next_seq = 0
 
+    def plan(self, batch: Sequence[NewMessage], now_us: int) -> list[tuple[Key | None, MessageRow]]:
+        """The rows a batch would store, each with its key if it is stored already;
+        raises (having changed nothing) when a store-assigned time runs out."""
+        plan: list[tuple[Key | None, MessageRow]] = []
+        next_auto = max(now_us, self.keys[-1][0] + 1) if self.keys else now_us
+        for item in batch:
+            key = self.by_id.get(item.message_id)
+            if key is not None:
+                created, created_at = key[0], self.rows[key].created_at
+            else:
+                if item.created_us is not None:
+                    created = item.created_us
+                else:
+                    created = next_auto
+                    next_auto += 1
+                if not MIN_MICROS <= created <= MAX_MICROS:
+                    raise no_time_left(item.message_id)
+                created_at = from_micros(created)
+            row = MessageRow(
+                item.message_id, item.role, item.parts_json, item.session_id, created, created_at
+            )
+            plan.append((key, row))
+        return plan
+
+    def put(self, key: Key | None, row: MessageRow) -> None:
+        """Store one planned row: a new one gets the next key, a re-saved one keeps its own."""
+        if key is None:
+            key = (row.created_us, self.next_seq)
+            self.next_seq += 1
+            _insert_sorted(self.keys, key)
+            self.by_id[row.message_id] = key
+            old_session = None
+        else:
+            old_session = self.rows[key].session_id
+        self.rows[key] = row
+        if old_session == row.session_id:
+            return
+        if old_session is not None:
+            self.unindex_session(old_session, key)
+        if row.session_id is not None:
+            _insert_sorted(self.by_session.setdefault(row.session_id, []), key)
+
     def unindex_session(self, session_id: str, key: Key) -> None:
         session_keys = self.by_session[session_id]
         _remove_sorted(session_keys, key)
@@ -149,56 +191,14 @@ class Store:
     ) -> list[MessageRow]:
         """Upsert a batch (ids unique within it); returns the rows as stored."""
         with self._lock:
-            thread = self._threads.get(thread_id)
-            plan: list[tuple[Key | None, MessageRow]] = []
-            next_auto = now_us
-            if thread is not None and thread.keys:
-                next_auto = max(now_us, thread.keys[-1][0] + 1)
-            for item in batch:
-                key = thread.by_id.get(item.message_id) if thread is not None else None
-                if key is not None:
-                    assert thread is not None
-                    created = key[0]
-                    created_at = thread.rows[key].created_at
-                else:
-                    if item.created_us is not None:
-                        created = item.created_us
-                    else:
-                        created = next_auto
-                        next_auto += 1
-                    if not MIN_MICROS <= created <= MAX_MICROS:
-                        raise no_time_left(item.message_id)
-                    created_at = from_micros(created)
-                row = MessageRow(
-                    item.message_id,
-                    item.role,
-                    item.parts_json,
-                    item.session_id,
-                    created,
-                    created_at,
-                )
-                plan.append((key, row))
+            thread = self._threads.get(thread_id) or _Thread()
+            plan = thread.plan(batch, now_us)
             if not plan:
                 return []
             # Nothing below can fail: the batch applies whole.
-            if thread is None:
-                thread = self._threads[thread_id] = _Thread()
+            self._threads.setdefault(thread_id, thread)
             for key, row in plan:
-                if key is None:
-                    key = (row.created_us, thread.next_seq)
-                    thread.next_seq += 1
-                    _insert_sorted(thread.keys, key)
-                    thread.by_id[row.message_id] = key
-                    old_session = None
-                else:
-                    old_session = thread.rows[key].session_id
-                thread.rows[key] = row
-                if old_session == row.session_id:
-                    continue
-                if old_session is not None:
-                    thread.unindex_session(old_session, key)
-                if row.session_id is not None:
-                    _insert_sorted(thread.by_session.setdefault(row.session_id, []), key)
+                thread.put(key, row)
             return [row for _, row in plan]
 
     def get_message(self, thread_id: str, message_id: str) -> MessageRow | None:

@@ -1,0 +1,218 @@
+"""One scan of the plugins: entry points and hand-registered plugin objects.
+
+pluggy's own entry-point loader stops at the first plugin that fails to import;
+here every plugin is loaded, registered and called on its own, so one broken
+plugin is reported and never hides the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
+
+import attrs
+
+from ._errors import BackendLoadError
+from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+logger = logging.getLogger("chat_persistence")
+
+PLUGINS_ENV = "CHAT_PERSISTENCE_PLUGINS"
+
+
+@attrs.define
+class Scan:
+    infos: list[BackendInfo]
+    backends: dict[str, Backend]
+    schemes: dict[str, str]
+    failed: dict[str, BaseException]
+    filtered: str | None = None
+    """What the plugin allow-list left out, for errors that a left-out plugin explains."""
+
+
+@attrs.define
+class Source:
+    plugin: str
+    distribution: str | None
+    version: str | None
+
+
+class Loader:
+    """One scan of the plugins: each loaded, registered and called on its own."""
+
+    def __init__(self, group: str) -> None:
+        import pluggy  # on first scan, so that importing chat_persistence stays cheap
+
+        self.group = group
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(BackendSpec)
+        self.failures: list[BackendInfo] = []
+        self.sources: dict[str, Source] = {}
+        self.filtered: str | None = None
+
+    def load_entry_points(self, allowed: set[str] | None) -> None:
+        from importlib.metadata import entry_points
+
+        found = list(entry_points(group=self.group))
+        if allowed is not None:
+            self._note_filter(allowed, {ep.name for ep in found})
+        for ep in found:
+            if allowed is not None and ep.name not in allowed:
+                continue
+            source = _source_of(ep)
+            if self.pm.has_plugin(source.plugin) or self._failed(source.plugin):
+                # Two distributions with one entry-point name: load both, so that a
+                # backend they both claim is reported as a conflict, not hidden.
+                source = attrs.evolve(source, plugin=f"{ep.name} ({source.distribution})")
+            try:
+                plugin = ep.load()
+            except Exception as err:
+                self.failures.append(_failure(source, err))
+                continue
+            self.add(plugin, source)
+
+    def _note_filter(self, allowed: set[str], installed: set[str]) -> None:
+        missing = sorted(allowed - installed)
+        if missing:
+            logger.warning(
+                "%s names plugin(s) that are not installed: %s; installed plugins: %s",
+                PLUGINS_ENV,
+                ", ".join(missing),
+                ", ".join(sorted(installed)) or "(none)",
+            )
+        skipped = sorted(installed - allowed)
+        if skipped:
+            self.filtered = (
+                f"{PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} "
+                f"skipped installed plugin(s): {', '.join(skipped)}"
+            )
+
+    def _failed(self, plugin: str) -> bool:
+        return any(f.plugin == plugin for f in self.failures)
+
+    def add(self, plugin: object, source: Source) -> None:
+        registered = False
+        try:
+            self.pm.register(plugin, name=source.plugin)
+            registered = True
+            self.pm.check_pending()
+            if not self.pm.get_hookcallers(plugin):
+                raise TypeError(
+                    "implements no chat_persistence hook (is @hookimpl missing "
+                    "from chat_persistence_backends?)"
+                )
+        except Exception as err:
+            if registered:
+                self.pm.unregister(plugin)
+            self.failures.append(_failure(source, err))
+        else:
+            self.sources[source.plugin] = source
+
+    def _claims(self) -> dict[str, list[tuple[Backend, Source]]]:
+        found: dict[str, list[tuple[Backend, Source]]] = {}
+        for impl in self.pm.hook.chat_persistence_backends.get_hookimpls():
+            source = self.sources[impl.plugin_name]
+            try:
+                backends = _checked_backends(impl.function())
+            except Exception as err:
+                self.failures.append(_failure(source, err))
+                continue
+            for backend in backends:
+                found.setdefault(backend.name, []).append((backend, source))
+        return found
+
+    def scan(self) -> Scan:
+        infos: list[BackendInfo] = []
+        usable: dict[str, Backend] = {}
+        for name, claims in sorted(self._claims().items()):
+            if len(claims) == 1:
+                backend, source = claims[0]
+                usable[name] = backend
+                infos.append(
+                    BackendInfo(
+                        name, source.plugin, source.distribution, source.version, backend=backend
+                    )
+                )
+                continue
+            who = " and ".join(_describe(s) for _, s in claims)
+            err = BackendLoadError(name, f"claimed by more than one plugin: {who}; uninstall one")
+            infos += [
+                BackendInfo(name, s.plugin, s.distribution, s.version, backend=b, error=err)
+                for b, s in claims
+            ]
+        return Scan(
+            infos=infos + self.failures,
+            backends=usable,
+            schemes=_schemes(usable),
+            failed={f.plugin: f.error for f in self.failures if f.error is not None},
+            filtered=self.filtered,
+        )
+
+
+def _schemes(usable: Mapping[str, Backend]) -> dict[str, str]:
+    """URL scheme -> backend name; the first backend to claim a scheme keeps it."""
+    schemes: dict[str, str] = {}
+    for name, backend in usable.items():
+        for scheme in backend.schemes:
+            other = schemes.setdefault(scheme.lower(), name)
+            if other != name:
+                logger.warning(
+                    "URL scheme %r is claimed by backends %r and %r; using %r",
+                    scheme,
+                    other,
+                    name,
+                    other,
+                )
+    return schemes
+
+
+def _checked_backends(result: object) -> list[Backend]:
+    if not isinstance(result, (list, tuple)):
+        raise TypeError(
+            f"chat_persistence_backends must return a list of Backend, not {type(result).__name__}"
+        )
+    backends: list[Backend] = []
+    for item in cast(list[object], result):
+        if not isinstance(item, Backend):
+            raise TypeError(
+                f"chat_persistence_backends returned a {type(item).__name__}, not a Backend"
+            )
+        backends.append(item)
+    return backends
+
+
+def allow_list() -> set[str] | None:
+    raw = os.environ.get(PLUGINS_ENV)
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _source_of(ep: EntryPoint) -> Source:
+    dist = ep.dist
+    return Source(
+        plugin=ep.name,
+        distribution=dist.name if dist is not None else None,
+        version=dist.version if dist is not None else None,
+    )
+
+
+def _describe(source: Source) -> str:
+    if source.distribution is None:
+        return f"plugin {source.plugin!r} (registered by hand)"
+    return f"plugin {source.plugin!r} from {source.distribution} {source.version}"
+
+
+def _failure(source: Source, err: BaseException) -> BackendInfo:
+    return BackendInfo(
+        name=source.plugin,
+        plugin=source.plugin,
+        distribution=source.distribution,
+        version=source.version,
+        error=err,
+    )
