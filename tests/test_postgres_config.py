@@ -210,3 +210,14 @@ def test_options_are_one_object_kept_by_the_adapter() -> None:
     with pytest.raises(ConfigError, match="unknown option 'max_sise'") as err:
         PostgresPersistence(conninfo="dbname=x", max_sise=3)
     assert err.value.option == "max_sise"
+
+
+def test_a_misspelled_url_parameter_names_the_nearest() -> None:
+    with pytest.raises(ConfigError, match="messages_table") as err:
+        create_adapter("postgresql://h/db?messages_tabel=foo")
+    assert err.value.option == "messages_tabel"
+    with pytest.raises(ConfigError, match="sslmode"):
+        create_adapter("postgresql://h/db?sslmdoe=require")
+    adapter = create_adapter("postgresql://h/db?sslmode=require&ssl=true&max_size=3")
+    assert isinstance(adapter, PostgresPersistence)
+    assert adapter.options.max_size == 3

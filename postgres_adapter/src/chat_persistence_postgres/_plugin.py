@@ -57,6 +57,16 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
     return options
 
 
+def postgres_url_parameters() -> list[str]:
+    """Every query parameter a ``postgresql://`` URL may hold: ours, and every
+    connection parameter of the libpq psycopg uses (``ssl=true`` included, which
+    libpq takes in URLs only)."""
+    from psycopg import pq
+
+    libpq = {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
+    return sorted({*_OWN_PARAMS, *libpq, "ssl"})
+
+
 def _url_error(message: str, option: str) -> ConfigError:
     return ConfigError(
         message,
@@ -88,6 +98,7 @@ def chat_persistence_backends() -> list[Backend]:
                 "?messages_table=app.m&sessions_table=app.s"
             ),
             url_options=postgres_url_options,
+            url_parameters=postgres_url_parameters,
             reference_ddl=reference_ddl,
         )
     ]
