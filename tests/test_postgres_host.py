@@ -242,6 +242,8 @@ async def test_foreign_odd_times_never_brick_a_thread(database: PgDatabase) -> N
         assert nulled is not None
         assert nulled.updated_at is None
         assert [s.id for s in await adapter.list_sessions("t")] == ["inf", "null"]
+        resaved = await adapter.save_messages("t", [text("infinity"), text("bc")])
+        assert [m.created_at for m in resaved] == [MAX_UTC, MIN_UTC]
         archived = await adapter.archive_session("inf", thread_id="t")
         assert archived.updated_at == MAX_UTC
         assert archived.archived_at is not None

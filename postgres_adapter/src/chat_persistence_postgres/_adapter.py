@@ -189,8 +189,8 @@ class PostgresPersistence(AdapterBase):
             await cur.execute(query, params)
             try:
                 return await cur.fetchall()
-            except psycopg.DataError:
-                if write:
+            except psycopg.DataError as err:
+                if write or err.sqlstate is not None:  # the server's, not the loader's
                     raise
             # A read met a time Python cannot hold: read it again, clamped.
             cur = our_cursor(conn, reader, clamp_times=True)
@@ -228,13 +228,23 @@ class PostgresPersistence(AdapterBase):
                 params["parts"] = [dumps(unstructure_parts(m.parts)) for m in messages]
                 upsert = self._q.save_big_batch
 
-        async def save(conn: Conn) -> list[SavedRow]:
-            cur = our_cursor(conn, saved_reader, clamp_times=True)
+        async def save_once(conn: Conn, *, clamp_times: bool) -> list[SavedRow]:
+            cur = our_cursor(conn, saved_reader, clamp_times=clamp_times)
             if single:
                 return await self._single.run(
                     cur, self._q, thread_id, params, one_statement=one_statement
                 )
             return await save_behind_lock(cur, self._q, thread_id, upsert, params)
+
+        async def save(conn: Conn) -> list[SavedRow]:
+            try:
+                return await save_once(conn, clamp_times=False)
+            except psycopg.DataError as err:
+                if err.sqlstate is not None:  # the server's, not the time loader's
+                    raise
+                # A re-saved message keeps a stored time Python cannot hold: save
+                # again (idempotent, as a retry is) and read the times clamped.
+                return await save_once(conn, clamp_times=True)
 
         try:
             rows = await self._run(

@@ -57,12 +57,13 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
 
 def columns(cursor: Any, names: Sequence[str]) -> tuple[int, ...]:
     """The positions of ``names`` in the cursor's result (a result without rows,
-    such as a DELETE's, has no columns and makes no rows)."""
-    description: Sequence[Any] | None = cursor.description
-    if description is None:
+    such as a DELETE's, has no columns and makes no rows). Read from the result's
+    field names, a few times cheaper than building ``cursor.description``."""
+    result: Any = cursor.pgresult
+    if result is None or not result.nfields:
         return (0,) * len(names)
-    index: dict[str, int] = {column.name: i for i, column in enumerate(description)}
-    return tuple(index[name] for name in names)
+    index: dict[bytes, int] = {result.fname(i): i for i in range(result.nfields)}
+    return tuple(index[name.encode()] for name in names)
 
 
 def message_reader(thread_id: str) -> RowReader[Message]:
@@ -72,12 +73,15 @@ def message_reader(thread_id: str) -> RowReader[Message]:
         i_id, i_role, i_session, i_created, i_parts = columns(cursor, MESSAGE_COLUMNS)
 
         def make(values: Sequence[Any]) -> Message:
+            created = values[i_created]  # utc() inlined: this runs for every row read
+            if created is not None and created.tzinfo is not UTC:
+                created = created.astimezone(UTC)
             return stored_message(
                 thread_id=thread_id,
                 message_id=values[i_id],
                 role=values[i_role],
                 session_id=values[i_session],
-                created_at=_utc_or_none(values[i_created]),
+                created_at=created,
                 parts_json=values[i_parts],
             )
 
