@@ -186,7 +186,7 @@ class Holder:
 
     async def hold_thread(self, thread_id: str) -> None:
         """Take the adapter's advisory lock of one thread, until ``release()``."""
-        from chat_persistence_postgres._queries import LOCK_SEED
+        from chat_persistence_postgres._sql import LOCK_SEED
 
         await self.conn.execute("BEGIN")
         await self.conn.execute(

@@ -27,6 +27,7 @@ import attrs
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from chat_persistence_postgres import PostgresPersistence, reference_ddl
 
@@ -215,3 +216,45 @@ async def pg_adapter(
     """An open adapter (its own pool) on this test's reference tables."""
     async with PostgresPersistence(conninfo=pg_schema.dsn, tables=pg_tables, max_size=4) as adapter:
         yield adapter
+
+
+@attrs.frozen
+class PgDatabase:
+    """A database of its own for one test (another encoding, other settings),
+    holding the reference tables under their default names."""
+
+    server: PgServer
+    name: str
+    dsn: str
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
+        """A plain autocommit UTF-8 connection: the second client that checks."""
+        return psycopg.connect(self.dsn, autocommit=True, client_encoding="UTF8", **kwargs)
+
+
+def make_database(
+    server: PgServer, *, encoding: str = "UTF8", settings: Mapping[str, str] | None = None
+) -> Iterator[PgDatabase]:
+    """Create a database with ``encoding`` and ``ALTER DATABASE ... SET`` each of
+    ``settings``, and the reference tables in it; drop it afterwards."""
+    name = f"cp_db_{secrets.token_hex(5)}"
+    with server.connect() as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE DATABASE {} ENCODING {} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+            ).format(sql.Identifier(name), sql.Literal(encoding))
+        )
+        for key, value in (settings or {}).items():
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(name), sql.Identifier(key), sql.Literal(value)
+                )
+            )
+    database = PgDatabase(server, name, make_conninfo(server.dsn, dbname=name))
+    try:
+        with database.connect() as conn:
+            conn.execute(reference_ddl().encode())
+        yield database
+    finally:
+        with server.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

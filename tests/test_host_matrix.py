@@ -44,6 +44,10 @@ ALL_BUT_STATEFUL = frozenset(c.name for c in ordered_checks() if not c.stateful)
 """Configurations that change how the server or the session behaves run every
 check but the (slow, randomized) stateful one, which PostgreSQL 15, 16 and 18 and
 PgBouncer run in full."""
+# A LATIN1 database cannot hold the emoji and symbols these two checks store; that
+# such text is refused with a typed error and nothing written is what
+# _second_client_agrees checks on this configuration.
+LATIN1_CHECKS = ALL_BUT_STATEFUL - {"every_part_kind_round_trips", "session_json_round_trips"}
 
 CONNECTING = frozenset(
     {
@@ -94,7 +98,7 @@ CONFIGS: tuple[HostConfig, ...] = (
     HostConfig(
         "encoding-latin1",
         database_default("latin1", encoding("LATIN1")),
-        ALL_BUT_STATEFUL,
+        LATIN1_CHECKS,
         refusal="encoding",
     ),
     HostConfig(
@@ -197,36 +201,7 @@ CONFIGS: tuple[HostConfig, ...] = (
     HostConfig("table-mixed-case", table_names("ChatMessages", "Chat_Sessions"), ALL_BUT_STATEFUL),
 )
 
-PENDING_CONFIGS: dict[str, int] = {
-    # a host pool in Asia/Tokyo commits 9999-12-31 20:00 UTC and cannot read it back
-    "timezone-tokyo-host-pool": 5,
-    # concurrent compare-and-set and archive raise a raw SerializationFailure
-    "isolation-repeatable-read": 2,
-    # the same, and concurrent saves fail (SerializationFailure, then "cannot exit
-    # pipeline mode while busy")
-    "isolation-serializable": 2,
-    # a UTF-8 client reads 'cafÃ© naÃ¯ve faÃ§ade' for the 'café naïve façade' stored
-    "encoding-latin1": 1,
-    "client-encoding-latin1": 1,
-    # save_messages raises KeyError: 'm0'
-    "encoding-sql-ascii": 1,
-    # save_messages raises KeyError: 0 (after committing)
-    "host-pool-dict-row": 3,
-    # DataError: can't create a namedtuple row: duplicate field name 'f_column_'
-    "host-pool-namedtuple-row": 3,
-    # NotSupportedError: client-side cursors don't support binary results
-    "host-pool-client-cursor": 3,
-    # the service's options are dropped: relation "chat_messages" does not exist
-    "service-file-options": 4,
-    # rewritten to 'postgresql:/postgres?...' / 'postgresql:?service=...': libpq's
-    # ProgrammingError (invalid connection option), after a 30 s wait
-    "url-socket-empty-authority": 6,
-    "service-file-url": 6,
-    # ProgrammingError: only '%s', '%b', '%t' are allowed as placeholders, got '%m'
-    "table-percent": 7,
-    # 'm%(thread)s' becomes table "m$1": relation "<schema>.m$1" does not exist
-    "table-placeholder": 7,
-}
+PENDING_CONFIGS: dict[str, int] = {}
 """Configurations that fail today -> the issue-10 defect that makes them fail."""
 
 
@@ -248,12 +223,12 @@ TEXTS = ("café naïve façade", "✓ 日本語 👋")
 
 
 async def _stored_texts(target: HostTarget, thread_id: str, message_id: str) -> list[str]:
+    # Values as literals, no parameters: a table name may hold a "%".
     async with await target.plain.aconnect() as conn:
         cursor = await conn.execute(
             sql.SQL(
-                "SELECT parts_json -> 0 ->> 'text' FROM {} WHERE thread_id = %s AND message_id = %s"
-            ).format(target.messages),
-            (thread_id, message_id),
+                "SELECT parts_json -> 0 ->> 'text' FROM {} WHERE thread_id = {} AND message_id = {}"
+            ).format(target.messages, sql.Literal(thread_id), sql.Literal(message_id))
         )
         return [str(row[0]) for row in await cursor.fetchall()]
 
@@ -263,10 +238,11 @@ async def _write_foreign(target: HostTarget, thread_id: str, message_id: str, te
         await conn.execute(
             sql.SQL(
                 "INSERT INTO {} (thread_id, message_id, role, parts_json)"
-                " VALUES (%s, %s, 'user', jsonb_build_array("
-                "jsonb_build_object('type', 'text', 'text', %s::text)))"
-            ).format(target.messages),
-            (thread_id, message_id, text),
+                " VALUES ({}, {}, 'user', jsonb_build_array("
+                "jsonb_build_object('type', 'text', 'text', {}::text)))"
+            ).format(
+                target.messages, sql.Literal(thread_id), sql.Literal(message_id), sql.Literal(text)
+            )
         )
 
 

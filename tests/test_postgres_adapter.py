@@ -25,7 +25,7 @@ from chat_persistence import (
     UnknownPart,
 )
 from chat_persistence_postgres import PostgresPersistence
-from chat_persistence_postgres._queries import LOCK_SEED
+from chat_persistence_postgres._sql import LOCK_SEED
 from fix_pg import PgSchema
 
 US = timedelta(microseconds=1)

@@ -16,7 +16,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from chat_persistence import ConfigError, create_adapter
-from chat_persistence_postgres import PostgresPersistence
+from chat_persistence_postgres import PostgresOptions, PostgresPersistence
 from chat_persistence_postgres._plugin import postgres_url_options
 from fix_pg import DSN_ENV, PgSchema, PgServer, choose_pg16_source, docker_engine_answers
 
@@ -32,15 +32,26 @@ def test_url_options_take_ours_and_keep_every_libpq_parameter() -> None:
         "conninfo": "postgresql://app:s%40cret@db.example:6432/chat?sslmode=require"
         "&application_name=my%20app&options=-c%20search_path%3Dapp",
         "tables": {"messages": "app.m", "sessions": "app.s"},
-        "pgbouncer": True,
-        "max_size": 20,
-        "min_size": 0,
-        "pool_timeout": 2.5,
+        # Strings, as in the URL: the registry converts them to the options' types.
+        "pgbouncer": "true",
+        "max_size": "20",
+        "min_size": "0",
+        "pool_timeout": "2.5",
         "sdk_version": "rt/1",
-        "strict_schema": False,
+        "strict_schema": "off",
         "prepare_threshold": None,
     }
     assert postgres_url_options("postgres://h/db") == {"conninfo": "postgres://h/db"}
+    adapter = create_adapter(url)
+    assert isinstance(adapter, PostgresPersistence)
+    options = adapter.options
+    assert (options.pgbouncer, options.max_size, options.min_size) == (True, 20, 0)
+    assert (options.pool_timeout, options.strict_schema, options.prepare_threshold) == (
+        2.5,
+        False,
+        None,
+    )
+    assert adapter.sdk_version == "rt/1"
 
 
 @pytest.mark.parametrize(
@@ -49,7 +60,7 @@ def test_url_options_take_ours_and_keep_every_libpq_parameter() -> None:
 )
 def test_bad_url_parameters_are_config_errors(query: str) -> None:
     with pytest.raises(ConfigError) as err:
-        postgres_url_options(f"postgresql://h/db?{query}")
+        create_adapter(f"postgresql://h/db?{query}")
     assert err.value.backend == "postgres"
     assert err.value.option is not None
     assert err.value.option in query
@@ -178,3 +189,35 @@ def test_the_servers_are_the_versions_we_promise(pg16: PgServer, pg18: PgServer)
     if pg16.source != "dsn":  # a DSN given by hand may be any version
         assert version == 16
     assert isinstance(psycopg.__version__, str)
+
+
+@pytest.mark.parametrize("bad", ["", "v\x00", "v\ud800", 5])
+def test_a_bad_sdk_version_is_refused_as_core_refuses_it(bad: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        PostgresPersistence(conninfo="dbname=x", sdk_version=bad)
+    assert err.value.option == "sdk_version"
+    with pytest.raises(ConfigError) as err:
+        create_adapter({"backend": "postgres", "conninfo": "dbname=x", "sdk_version": bad})
+    assert err.value.option == "sdk_version"
+
+
+def test_options_are_one_object_kept_by_the_adapter() -> None:
+    options = PostgresOptions(conninfo="dbname=x", max_size=3, pgbouncer=True)
+    adapter = PostgresPersistence(options)
+    assert adapter.options is options
+    assert adapter.prepare_threshold is None
+    assert PostgresPersistence(conninfo="dbname=x", max_size=3, pgbouncer=True).options == options
+    with pytest.raises(ConfigError, match="unknown option 'max_sise'") as err:
+        PostgresPersistence(conninfo="dbname=x", max_sise=3)
+    assert err.value.option == "max_sise"
+
+
+def test_a_misspelled_url_parameter_names_the_nearest() -> None:
+    with pytest.raises(ConfigError, match="messages_table") as err:
+        create_adapter("postgresql://h/db?messages_tabel=foo")
+    assert err.value.option == "messages_tabel"
+    with pytest.raises(ConfigError, match="sslmode"):
+        create_adapter("postgresql://h/db?sslmdoe=require")
+    adapter = create_adapter("postgresql://h/db?sslmode=require&ssl=true&max_size=3")
+    assert isinstance(adapter, PostgresPersistence)
+    assert adapter.options.max_size == 3

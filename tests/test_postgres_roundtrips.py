@@ -94,6 +94,7 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "archive_session": (1, 1),
     "validate_schema": (1, 1),
     "check_schema strict": (1, 2),
+    "delete_messages": (1, 1),
     "delete_thread": (1, 1),
 }
 
@@ -135,6 +136,7 @@ async def run_every_operation(meter: Meter) -> dict[str, tuple[int, int]]:
     await measure("archive_session", lambda a: a.archive_session("s", thread_id="t"))
     await measure("validate_schema", lambda a: a.validate_schema())
     await measure("check_schema strict", lambda a: a.check_schema(strict=True))
+    await measure("delete_messages", lambda a: a.delete_messages("t", ["m1", "m2", "gone"]))
     await measure("delete_thread", lambda a: a.delete_thread("t"))
     return measured
 

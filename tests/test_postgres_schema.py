@@ -21,7 +21,7 @@ from chat_persistence_postgres import (
     StrictSchemaMismatchError,
     reference_ddl,
 )
-from chat_persistence_postgres._contract import TableName, parse_table_name
+from chat_persistence_postgres._tables import TableName, parse_table_name
 from fix_pg import PgSchema
 
 DOCS = Path(__file__).parent.parent / "docs" / "postgres.md"

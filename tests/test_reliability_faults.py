@@ -427,9 +427,9 @@ def test_retry_options() -> None:
     options = postgres_url_options("postgresql://h/db?retries=5&retry_backoff=0.2&pool_timeout=3")
     assert options == {
         "conninfo": "postgresql://h/db",
-        "retries": 5,
-        "retry_backoff": 0.2,
-        "pool_timeout": 3.0,
+        "retries": "5",
+        "retry_backoff": "0.2",
+        "pool_timeout": "3",
     }
     adapter = create_adapter("postgresql://h/db?retries=0&retry_backoff=0&pool_timeout=0.5")
     assert isinstance(adapter, PostgresPersistence)
@@ -453,7 +453,7 @@ def test_retry_options() -> None:
             PostgresPersistence(conninfo="dbname=x", **wrong)
         assert err.value.option == option
     with pytest.raises(ConfigError):
-        postgres_url_options("postgresql://h/db?retries=many")
+        create_adapter("postgresql://h/db?retries=many")
 
 
 def test_retry_backoff_grows_with_jitter_and_is_capped() -> None:

@@ -1,5 +1,6 @@
-"""Large data, on PostgreSQL 16, SQLite and the memory backend: a 10 MB part round-trips,
-and a thread of 100,000 messages pages forwards and backwards completely, in order."""
+"""Large data, on PostgreSQL 16, SQLite and the memory backend: a 10 MB part
+round-trips, a batch over 256 MB is stored, and a thread of 100,000 messages pages
+forwards and backwards completely, in order."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from chat_persistence import (
     PersistenceAdapter,
     TextPart,
     ToolResultPart,
+    unstructure_parts,
 )
+from chat_persistence.storage import json_text
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_postgres import PostgresPersistence
 from chat_persistence_sqlite import SqlitePersistence
@@ -117,3 +120,20 @@ async def test_a_hundred_thousand_messages_page_forwards_and_backwards(
         backwards += [m.id for m in reversed(page)]
     assert backwards[::-1] == order
     tally["messages paged forwards and backwards"] += 2 * THREAD_SIZE
+
+
+async def test_a_batch_over_256_megabytes_is_stored(
+    adapter: PersistenceAdapter, tally: Counter[str]
+) -> None:
+    """jsonb holds at most 256 MB in one value: a batch whose parts are larger
+    together (each one is not) is stored by Postgres as by the memory backend."""
+    ninety_megabytes = "plain text " * (90 * 1024 * 1024 // 11)
+    batch = [Message(f"big{i}", "user", [TextPart(ninety_megabytes + str(i))]) for i in range(3)]
+    saved = await adapter.save_messages("huge", batch)
+    assert [m.parts for m in saved] == [m.parts for m in batch]
+    listed = await adapter.list_messages("huge")
+    assert [m.id for m in listed] == ["big0", "big1", "big2"]
+    assert [m.parts for m in listed] == [m.parts for m in batch]
+    size = sum(len(json_text(unstructure_parts(m.parts)).encode()) for m in batch)
+    assert size > 256 * 1024 * 1024
+    tally["batches over 256 MB stored"] += 1

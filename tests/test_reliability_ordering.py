@@ -192,7 +192,7 @@ async def test_a_late_commit_is_never_skipped(
     ) as adapter:
         if not serialized:
             adapter._q.lock_thread = sql.SQL("SELECT 1").format()
-            adapter._at_once_pause = 10**9  # the one-statement save locks by itself
+            adapter._single.pause = 10**9  # the one-statement save locks by itself
         await adapter.save_messages("t", [text("start")])
         reader = PollingReader(adapter, "t", "start")
         await holder.hold_gate()
@@ -303,3 +303,40 @@ async def test_writes_to_different_threads_run_in_parallel(
             await holder.release()
         assert [m.id for m in await asyncio.wait_for(blocked, timeout=10)] == ["b"]
     tally["saves to different threads seen in flight at once (postgres)"] += threads
+
+
+async def test_concurrent_deletes_never_return_a_message_twice(
+    pg_schema: PgSchema, pg_tables: dict[str, str], holder_factory: HolderFactory
+) -> None:
+    """Two ``delete_messages`` calls with overlapping ids both find the rows, wait
+    for the lock a third transaction holds on them, then run: every message is
+    returned by exactly one of them, as it was, oldest first."""
+    app = new_app()
+    holder = await holder_factory(pg_schema.dsn, app)
+    async with PostgresPersistence(
+        conninfo=app_dsn(pg_schema.dsn, app), tables=pg_tables, max_size=4
+    ) as adapter:
+        saved = await adapter.save_messages("t", [text(f"m{i}") for i in range(6)])
+        await holder.conn.execute("BEGIN")
+        await holder.conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE thread_id = 't' FOR UPDATE").format(
+                pg_schema.qualified("chat_messages")
+            )
+        )
+        try:
+            first = asyncio.create_task(
+                adapter.delete_messages("t", ["m3", "m0", "m1", "m2", "unknown"])
+            )
+            second = asyncio.create_task(adapter.delete_messages("t", ["m5", "m2", "m3", "m4"]))
+            await holder.wait_for(2)  # both wait for the rows
+        finally:
+            await holder.release()
+        one, other = await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+        assert await adapter.list_messages("t") == []
+    ids_one, ids_other = {m.id for m in one}, {m.id for m in other}
+    assert not ids_one & ids_other
+    assert ids_one | ids_other == {m.id for m in saved}
+    assert {"m0", "m1"} <= ids_one
+    assert {"m4", "m5"} <= ids_other
+    assert one == [m for m in saved if m.id in ids_one]
+    assert other == [m for m in saved if m.id in ids_other]

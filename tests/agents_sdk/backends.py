@@ -1,9 +1,5 @@
 """The backends the bridge is tested over, in one place: each turns a key (the SDK's
-``db_path``, a test's name) into a ``create_adapter`` URL of its own.
-
-Postgres joins the ``pop_item`` tests and the SDK's suite as soon as its adapter
-implements ``delete_messages``.
-"""
+``db_path``, a test's name) into a ``create_adapter`` URL of its own."""
 
 from __future__ import annotations
 
@@ -11,27 +7,12 @@ import hashlib
 import uuid
 from pathlib import Path
 
-from chat_persistence import AdapterBase
-
 BACKENDS = ("memory", "postgres", "sqlite")
 """Every backend the bridge's own tests run over."""
 
-
-def supports_delete(backend: str) -> bool:
-    """Whether the backend implements ``delete_messages`` (``pop_item`` needs it)."""
-    if backend == "memory":
-        from chat_persistence_memory import MemoryPersistence as cls
-    elif backend == "postgres":
-        from chat_persistence_postgres import PostgresPersistence as cls
-    elif backend == "sqlite":
-        from chat_persistence_sqlite import SqlitePersistence as cls
-    else:
-        raise ValueError(f"unknown test backend {backend!r}")
-    return cls._delete_messages is not AdapterBase._delete_messages
-
-
-DELETE_BACKENDS = tuple(b for b in BACKENDS if supports_delete(b))
-"""The backends ``pop_item`` (and so the SDK's suite) can run over today."""
+DELETE_BACKENDS = BACKENDS
+"""The backends ``pop_item`` (and so the SDK's suite) runs over: all of ours have
+``delete_messages`` (tests/test_openai_agents_session.py holds one that does not)."""
 
 
 def digest(key: str) -> str:

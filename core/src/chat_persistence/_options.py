@@ -65,6 +65,11 @@ def _convert(backend: Backend, raw: Mapping[str, Any], valid: list[str]) -> Any:
     try:
         return _options_converter().structure(dict(raw), backend.options)
     except Exception as err:
+        if isinstance(err, cattrs.ClassValidationError):
+            # An options class's own validators already name the option: keep theirs.
+            own = [e for e in err.exceptions if isinstance(e, ConfigError)]
+            if own:
+                raise own[0] from None
         option: str | None = None
         if isinstance(err, cattrs.ClassValidationError):
             details = "; ".join(cattrs.transform_error(err, path="options"))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib
 import typing
 
-from ._contract import reference_ddl
-from ._plugin import PostgresOptions
+from ._ddl import reference_ddl
+from ._options import PostgresOptions
 
 if typing.TYPE_CHECKING:
     from ._adapter import PostgresPersistence

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncCursor
-from psycopg.rows import TupleRow
+from psycopg import AsyncCursor, pq
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -18,69 +16,58 @@ from chat_persistence import (
     JSON,
     AdapterBase,
     Capability,
-    ConfigError,
     ConflictError,
-    InvalidArgumentError,
-    InvalidMessageError,
+    ListQuery,
     Message,
-    NotFoundError,
     Session,
     stored_message,
     unstructure_parts,
-    validate_id,
-    validate_messages,
-    validate_page,
-    validate_session,
 )
+from chat_persistence.storage import json_text, no_time_left
 
 from ._connections import Conn, Connections
-from ._contract import Tables
-from ._plugin import PostgresOptions
-from ._queries import OVERFLOW_MARK, Queries, Statement
+from ._encoding import UNTRANSLATABLE, Candidate, not_storable
+from ._options import PostgresOptions
+from ._queries import Queries, Statement
 from ._resilience import RetryPolicy
-from ._rows import message_from_row, session_from_row, utc
+from ._rows import (
+    RowReader,
+    compare_reader,
+    message_reader,
+    page_reader,
+    saved_reader,
+    session_reader,
+    utc,
+)
 from ._schema import SchemaReport, inspect_schema
+from ._single_save import SavedRow, SingleSave, save_behind_lock
+from ._sql import ISOLATION_MARK, OVERFLOW_MARK
+from ._tables import Tables
+from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
 from ._wire import StoredJsonbLoader, dumps, loads_stored
 
 logger = logging.getLogger("chat_persistence.postgres")
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 _JSONB_OID = psycopg.adapters.types["jsonb"].oid
-_AT_ONCE_PAUSE = 32
-"""Single saves that skip the one-statement form after it could not prove its snapshot."""
-_MAX_LIMIT = 2**63 - 1
-"""The largest LIMIT Postgres takes (a bigint); any larger limit means the same."""
+BIG_BATCH = 64 * 1024 * 1024
+"""A batch whose parts' JSON is longer sends them as one text per message:
+jsonb holds at most 256 MB in one value, the batch's array of parts."""
 
 
-def _check_utc_range(field: str, value: datetime | None, message_id: str | None = None) -> None:
-    """Reject an aware datetime that is outside Python's range once in UTC (Postgres
-    would store it and then fail to read it back), as the memory backend does."""
-    if value is None:
-        return
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        raise InvalidMessageError(
-            field, value, "is outside the range of a UTC datetime", message_id=message_id
-        ) from None
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    """``value`` in UTC; None (which matches no row) when it has no UTC form."""
-    try:
-        return None if value is None else utc(value)
-    except OverflowError:
-        return None
-
-
-def default_sdk_version() -> str:
-    """``chat-persistence/<installed version>``, the default ``sdk_version``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"chat-persistence/{version('chat-persistence')}"
-    except PackageNotFoundError:
-        return "chat-persistence/unknown"
+def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> AsyncCursor[_R]:
+    """A binary cursor of our own on ``conn``, reading rows with ``reader``:
+    whatever cursor class, row factory or JSON loader the host's connections
+    have, our statements run and decode the same way. ``clamp_times``: read
+    ``timestamptz`` with ``ClampedTimestamptzLoader`` (never fails; slower than
+    psycopg's own loader, so reads of many rows use it only when that one failed)."""
+    cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=reader)
+    cur.format = pq.Format.BINARY
+    cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
+    if clamp_times:
+        cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
+    return cur
 
 
 class PostgresPersistence(AdapterBase):
@@ -89,8 +76,8 @@ class PostgresPersistence(AdapterBase):
     ``PostgresPersistence(pool=pool)`` uses a host-owned ``AsyncConnectionPool``
     (open it yourself; the adapter never opens or closes it);
     ``PostgresPersistence(conninfo="postgresql://...")`` owns a pool of its own,
-    opened by ``open()`` and closed by ``aclose()``. See ``PostgresOptions`` for
-    the other arguments.
+    opened by ``open()`` and closed by ``aclose()``. The keyword arguments are the
+    fields of ``PostgresOptions`` (or pass a ``PostgresOptions`` itself).
 
     Each operation is one round trip on one pooled connection, run in autocommit
     (a save takes an advisory lock on the thread and upserts the whole batch in one
@@ -100,117 +87,42 @@ class PostgresPersistence(AdapterBase):
 
     A pooled connection that died while idle is replaced before use, at no round
     trip. When a connection is lost during an operation, reads and upserts run
-    again on a fresh one (``retries``, ``retry_backoff``); ``delete_thread`` and a
-    compare-and-set ``save_session`` do not, and raise ``StorageUnavailableError``.
+    again on a fresh one (``retries``, ``retry_backoff``); ``delete_thread``,
+    ``delete_messages`` and a compare-and-set ``save_session`` do not, and raise
+    ``StorageUnavailableError``.
     """
 
+    backend_name = "postgres"
     capabilities: frozenset[Capability] = frozenset(
         {Capability.DURABLE, Capability.SCHEMA_VALIDATION}
     )
 
-    def __init__(
-        self,
-        *,
-        pool: AsyncConnectionPool[Any] | None = None,
-        conninfo: str | None = None,
-        tables: Mapping[str, str] | None = None,
-        sdk_version: str | None = None,
-        min_size: int = 1,
-        max_size: int = 10,
-        pool_timeout: float = 30.0,
-        retries: int = 2,
-        retry_backoff: float = 0.05,
-        pgbouncer: bool = False,
-        prepare_threshold: int | None = 5,
-        strict_schema: bool = False,
-    ) -> None:
-        if (pool is None) == (conninfo is None):
-            raise ConfigError(
-                "give exactly one of 'pool' (a host-owned AsyncConnectionPool) and "
-                "'conninfo' (a connection string; the adapter owns its pool)",
-                backend="postgres",
-                option="conninfo" if pool is None else "pool",
-                valid=["conninfo", "pool"],
-            )
-        if pool is not None and not isinstance(pool, AsyncConnectionPool):
-            raise ConfigError(
-                f"'pool' must be a psycopg_pool.AsyncConnectionPool, not {type(pool).__name__}",
-                backend="postgres",
-                option="pool",
-            )
-        if conninfo is not None and not isinstance(conninfo, str):
-            raise ConfigError(
-                f"'conninfo' must be a string, not {type(conninfo).__name__}",
-                backend="postgres",
-                option="conninfo",
-            )
-        if sdk_version is None:
-            sdk_version = default_sdk_version()
-        if not isinstance(sdk_version, str) or not sdk_version or "\x00" in sdk_version:
-            raise ConfigError(
-                f"'sdk_version' must be a non-empty string without NUL, not {sdk_version!r}",
-                backend="postgres",
-                option="sdk_version",
-            )
-        if not 0 <= min_size <= max_size or max_size < 1:
-            raise ConfigError(
-                f"pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1 "
-                f"(got min_size={min_size}, max_size={max_size})",
-                backend="postgres",
-                option="max_size",
-            )
-        _check_number("pool_timeout", pool_timeout, positive=True)
-        _check_number("retry_backoff", retry_backoff, positive=False)
-        if type(retries) is not int or retries < 0:
-            raise ConfigError(
-                f"'retries' must be a non-negative integer, not {retries!r}",
-                backend="postgres",
-                option="retries",
-            )
-        self.tables = Tables.from_mapping(tables)
+    def __init__(self, options: PostgresOptions | None = None, /, **kwargs: Any) -> None:
+        if options is None:
+            options = PostgresOptions.of(kwargs)
+        elif kwargs:
+            raise TypeError("give a PostgresOptions or keyword arguments, not both")
+        super().__init__(sdk_version=options.sdk_version)
+        self.options = options
+        """The options this adapter was built with."""
+        self.tables = Tables.from_mapping(options.tables)
         """The two tables, parsed (schema-qualified or not)."""
-        self.retry = RetryPolicy(retries=retries, backoff=float(retry_backoff))
+        self.retry = RetryPolicy(retries=options.retries, backoff=float(options.retry_backoff))
         """Retries of idempotent operations on a lost connection (see ``Connections.run``)."""
-        self.pool_timeout = float(pool_timeout)
-        """Seconds an operation waits for a pooled connection."""
-        self.sdk_version = sdk_version
-        """Written on sessions that ``archive_session`` creates."""
-        self.pgbouncer = pgbouncer
-        self.strict_schema = strict_schema
-        self.prepare_threshold = None if pgbouncer else prepare_threshold
-        """psycopg's ``prepare_threshold`` for our connections (None: never prepare)."""
-        self._host_pool = pool
-        self._connections = Connections(
-            host_pool=pool,
-            conninfo=conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            pool_timeout=self.pool_timeout,
-            retry=self.retry,
-            pgbouncer=pgbouncer,
-            prepare_threshold=self.prepare_threshold,
-        )
+        self._host_pool: AsyncConnectionPool[Any] | None = options.pool
+        self._connections = Connections(options, self.retry)
         self._q = Queries(self.tables)
-        self._at_once_pause = 0
-        """Single saves left to run as a pipeline before the one-statement form again."""
+        self._single = SingleSave()
 
-    @classmethod
-    def from_options(cls, options: PostgresOptions) -> PostgresPersistence:
-        """Build an adapter from the backend's options (what ``create_adapter`` does)."""
-        return cls(
-            pool=options.pool,
-            conninfo=options.conninfo,
-            tables=options.tables,
-            sdk_version=options.sdk_version,
-            min_size=options.min_size,
-            max_size=options.max_size,
-            pool_timeout=options.pool_timeout,
-            retries=options.retries,
-            retry_backoff=options.retry_backoff,
-            pgbouncer=options.pgbouncer,
-            prepare_threshold=options.prepare_threshold,
-            strict_schema=options.strict_schema,
-        )
+    @property
+    def pool_timeout(self) -> float:
+        """Seconds an operation waits for a pooled connection."""
+        return float(self.options.pool_timeout)
+
+    @property
+    def prepare_threshold(self) -> int | None:
+        """psycopg's ``prepare_threshold`` for our connections (None: never prepare)."""
+        return self.options.effective_prepare_threshold
 
     def __repr__(self) -> str:
         owner = "host pool" if self._host_pool is not None else "own pool"
@@ -234,238 +146,208 @@ class PostgresPersistence(AdapterBase):
         await self._connections.close()
 
     async def _run(
-        self, operation: str, work: Callable[[Conn], Awaitable[_T]], *, retry: bool
+        self,
+        operation: str,
+        work: Callable[[Conn], Awaitable[_T]],
+        *,
+        retry: bool,
+        texts: Callable[[], Iterable[Candidate]],
     ) -> _T:
-        self._check_open()
-        return await self._connections.run(operation, work, retry=retry)
-
-    @staticmethod
-    def _cursor(conn: Conn) -> AsyncCursor[TupleRow]:
-        cur = conn.cursor(binary=True)
-        # Our own JSON loader on this cursor only: whatever the host registered on
-        # its connections, stored values decode the same way, and never fail.
-        cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
-        return cur
+        """Run ``work`` on a pooled connection; ``texts`` says where a character the
+        database cannot store may come from, to name it in the error."""
+        try:
+            try:
+                return await self._connections.run(operation, work, retry=retry)
+            except psycopg.errors.InvalidTextRepresentation as err:
+                if ISOLATION_MARK not in (err.diag.message_primary or ""):
+                    raise
+            # The write wrote nothing: its check runs before anything else.
+            logger.info(
+                "the session's transaction isolation is not read committed; every "
+                "operation now runs in a read committed transaction of its own"
+            )
+            self._connections.read_committed_explicitly = True
+            return await self._connections.run(operation, work, retry=retry)
+        except UNTRANSLATABLE as err:
+            raise not_storable(err, texts()) from None
 
     async def _fetch(
-        self, operation: str, query: Statement, params: Mapping[str, object], *, retry: bool
-    ) -> list[tuple[Any, ...]]:
-        async def fetch(conn: Conn) -> list[tuple[Any, ...]]:
-            cur = self._cursor(conn)
+        self,
+        operation: str,
+        reader: RowReader[_R],
+        query: Statement,
+        params: Mapping[str, object],
+        *,
+        retry: bool,
+        write: bool = False,
+    ) -> list[_R]:
+        """Run ``query`` and read its rows. A write returns few rows: they are read
+        with clamped times at once, since it must not run again."""
+
+        async def fetch(conn: Conn) -> list[_R]:
+            cur = our_cursor(conn, reader, clamp_times=write)
+            await cur.execute(query, params)
+            try:
+                return await cur.fetchall()
+            except psycopg.DataError as err:
+                if write or err.sqlstate is not None:  # the server's, not the loader's
+                    raise
+            # A read met a time Python cannot hold: read it again, clamped.
+            cur = our_cursor(conn, reader, clamp_times=True)
             await cur.execute(query, params)
             return await cur.fetchall()
 
-        return await self._run(operation, fetch, retry=retry)
+        return await self._run(operation, fetch, retry=retry, texts=lambda: _param_texts(params))
 
     # -- messages ---------------------------------------------------------------
 
-    async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> list[Message]:
+    async def _save_messages(self, thread_id: str, messages: tuple[Message, ...]) -> list[Message]:
         """Upsert the batch in one statement and one transaction, all or nothing.
 
         A per-thread advisory lock, taken in the same transaction, orders
         concurrent writers to one thread, so store-assigned ``created_at`` values
-        never interleave; writers to different threads do not wait for each other.
-        A single message is saved by one statement that takes the lock itself, when
-        it can prove that its snapshot saw every earlier holder of the lock; when it
-        cannot (another transaction ended meanwhile), it writes nothing and the save
-        runs again behind the lock, in a pipeline. Retried on a lost connection:
+        never interleave; writers to different threads do not wait for each other
+        (a single message: see ``SingleSave``). Retried on a lost connection:
         re-saving the same batch is idempotent (a batch that did commit keeps the
         ``created_at`` it was given).
         """
-        self._check_open()
-        validate_messages(thread_id, messages)
-        for m in messages:
-            _check_utc_range("Message.created_at", m.created_at, m.id)
-        if not messages:
-            return []
         # Serialized once: sent as jsonb (one message's parts array, or an array of
         # them), and decoded again for the returned messages, which so share nothing
         # with the caller's.
-        at_once: Statement | None = None
-        if len(messages) == 1:
-            m = messages[0]
-            query = self._q.save_message
-            if self._at_once_pause:
-                self._at_once_pause -= 1
-            else:
-                at_once = self._q.save_message_at_once
-            wire = dumps(unstructure_parts(m.parts))
-            params: dict[str, object] = {
-                "thread": thread_id,
-                "id": m.id,
-                "role": m.role,
-                "session": m.session_id,
-                "created": None if m.created_at is None else utc(m.created_at),
-                "parts": Jsonb(None, dumps=lambda _: wire),
-            }
+        single = len(messages) == 1
+        upsert = self._q.save_messages
+        if single:
+            wire = dumps(unstructure_parts(messages[0].parts))
+            params = _one_params(thread_id, messages[0], wire)
+            one_statement = self._single.use_one_statement()
         else:
-            query = self._q.save_messages
             wire = dumps([unstructure_parts(m.parts) for m in messages])
-            params = {
-                "thread": thread_id,
-                "ids": [m.id for m in messages],
-                "roles": [m.role for m in messages],
-                "sessions": [m.session_id for m in messages],
-                # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
-                "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
-                "parts": Jsonb(None, dumps=lambda _: wire),
-            }
+            params = _batch_params(thread_id, messages, wire)
+            one_statement = False
+            if len(wire) > BIG_BATCH:  # characters: at least as many bytes
+                params["parts"] = [dumps(unstructure_parts(m.parts)) for m in messages]
+                upsert = self._q.save_big_batch
 
-        async def save(conn: Conn) -> list[tuple[Any, ...]]:
-            cur = conn.cursor(binary=True)  # it reads back no JSON
-            if at_once is not None:
-                await cur.execute(at_once, params)
-                if rows := await cur.fetchall():
-                    return rows
-                self._at_once_unproven(thread_id)
-            # Autocommit + pipeline: lock and upsert run in one implicit
-            # transaction, ended by the pipeline's single Sync.
-            async with conn.pipeline():
-                await cur.execute(self._q.lock_thread, {"thread": thread_id})
-                await cur.execute(query, params)
-            return await cur.fetchall()
+        async def save_once(conn: Conn, *, clamp_times: bool) -> list[SavedRow]:
+            cur = our_cursor(conn, saved_reader, clamp_times=clamp_times)
+            if single:
+                return await self._single.run(
+                    cur, self._q, thread_id, params, one_statement=one_statement
+                )
+            return await save_behind_lock(cur, self._q, thread_id, upsert, params)
+
+        async def save(conn: Conn) -> list[SavedRow]:
+            try:
+                return await save_once(conn, clamp_times=False)
+            except psycopg.DataError as err:
+                if err.sqlstate is not None:  # the server's, not the time loader's
+                    raise
+                # A re-saved message keeps a stored time Python cannot hold: save
+                # again (idempotent, as a retry is) and read the times clamped.
+                return await save_once(conn, clamp_times=True)
 
         try:
-            rows = await self._run("save_messages", save, retry=True)
+            rows = await self._run(
+                "save_messages", save, retry=True, texts=lambda: _message_texts(thread_id, messages)
+            )
         except psycopg.errors.InvalidDatetimeFormat as err:
             detail = err.diag.message_primary or ""
             if OVERFLOW_MARK not in detail:
                 raise
-            message_id = detail.split(OVERFLOW_MARK, 1)[1].rstrip('"')
-            raise InvalidMessageError(
-                "Message.created_at",
-                None,
-                "no timestamp inside the datetime range is left to assign",
-                message_id=message_id,
-            ) from None
-        stored: dict[str, datetime] = {row[0]: row[1] for row in rows}
-        # Validated above; decoded from our own wire text, so nothing is shared.
+            raise no_time_left(detail.split(OVERFLOW_MARK, 1)[1].rstrip('"')) from None
+        stored = dict(rows)
+        parts_of = [loads_stored(wire)] if single else loads_stored(wire)
         return [
             stored_message(
                 thread_id=thread_id,
                 message_id=m.id,
                 role=m.role,
                 session_id=m.session_id,
-                created_at=utc(stored[m.id]),
+                created_at=_utc_or_none(stored[m.id]),
                 parts_json=parts,
             )
-            for m, parts in zip(
-                messages,
-                [loads_stored(wire)] if len(messages) == 1 else loads_stored(wire),
-                strict=True,
-            )
+            for m, parts in zip(messages, parts_of, strict=True)
         ]
 
-    def _at_once_unproven(self, thread_id: str) -> None:
-        # Another transaction ended while the one-statement save waited or started:
-        # likely a busy server, where the next ones would miss too. Take the
-        # pipeline straight away for a while.
-        self._at_once_pause = _AT_ONCE_PAUSE
-        logger.debug(
-            "save to thread %r: another transaction ended during the one-statement "
-            "save; saved again behind the thread lock",
-            thread_id,
+    async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
+        """One query, keyset paging on ``(created_at, message_id)``."""
+        statement = self._q.list_messages(
+            by_session=query.session_id is not None,
+            before=query.before is not None,
+            after=query.after is not None,
+            newest_first=query.newest_first,
+            limited=query.limit is not None,
         )
+        params = {
+            "thread": thread_id,
+            "session": query.session_id,
+            "before": query.before,
+            "after": query.after,
+            "limit": query.limit,
+        }
+        if not query.has_cursor:
+            rows = await self._fetch(
+                "list_messages", message_reader(thread_id), statement, params, retry=True
+            )
+            if query.newest_first:
+                rows.reverse()
+            return rows
+        page = await self._fetch(
+            "list_messages", page_reader(thread_id), statement, params, retry=True
+        )
+        messages: list[Message] = []
+        for row in page:
+            if isinstance(row, str):
+                raise query.cursor_not_found(thread_id, row)
+            messages.append(row)
+        return messages
 
-    async def list_messages(
-        self,
-        thread_id: str,
-        *,
-        session_id: str | None = None,
-        limit: int | None = None,
-        before: str | None = None,
-        after: str | None = None,
-    ) -> list[Message]:
-        """The thread's messages, oldest first: one query, keyset paging on
-        ``(created_at, message_id)``; see ``PersistenceAdapter``."""
-        self._check_open()
-        validate_id("thread_id", thread_id)
-        for name, value in (("session_id", session_id), ("before", before), ("after", after)):
-            if value is not None:
-                validate_id(name, value)
-        validate_page(limit)
-        has_cursor = before is not None or after is not None
-        if limit == 0 and not has_cursor:
-            return []
-        newest_first = limit is not None and after is None
-        query = self._q.list_messages(
-            by_session=session_id is not None,
-            before=before is not None,
-            after=after is not None,
-            newest_first=newest_first,
-            limited=limit is not None,
-        )
-        rows = await self._fetch(
-            "list_messages",
-            query,
-            {
-                "thread": thread_id,
-                "session": session_id,
-                "before": before,
-                "after": after,
-                "limit": None if limit is None else min(limit, _MAX_LIMIT),
-            },
-            retry=True,
-        )
-        if has_cursor:
-            for row in rows:
-                if row[5] is not None:
-                    cursor = before if row[5] == "before" else after
-                    raise NotFoundError("message", cast(str, cursor), thread_id=thread_id)
-        elif newest_first:
-            rows.reverse()
-        return [message_from_row(thread_id, row) for row in rows]
-
-    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
-        """One message, or None."""
-        self._check_open()
-        validate_id("thread_id", thread_id)
-        validate_id("message_id", message_id)
+    async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._fetch(
             "get_message",
+            message_reader(thread_id),
             self._q.get_message,
             {"thread": thread_id, "message": message_id},
             retry=True,
         )
-        return message_from_row(thread_id, rows[0]) if rows else None
+        return rows[0] if rows else None
 
-    async def delete_thread(self, thread_id: str) -> None:
-        """Delete the thread's messages and the sessions whose thread it is (one statement).
-
-        Not retried on a lost connection: a second delete could also remove what
-        another writer saved after the first one committed."""
-        self._check_open()
-        validate_id("thread_id", thread_id)
+    async def _delete_thread(self, thread_id: str) -> None:
+        """One statement. Not retried on a lost connection: a second delete could
+        also remove what another writer saved after the first one committed."""
 
         async def delete(conn: Conn) -> None:
-            await self._cursor(conn).execute(self._q.delete_thread, {"thread": thread_id})
+            await our_cursor(conn, saved_reader, clamp_times=False).execute(
+                self._q.delete_thread, {"thread": thread_id}
+            )
 
-        await self._run("delete_thread", delete, retry=False)
+        params = {"thread": thread_id}
+        await self._run("delete_thread", delete, retry=False, texts=lambda: _param_texts(params))
+
+    async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:
+        """One statement (``DELETE ... RETURNING``, ordered); not retried, as
+        ``delete_thread``."""
+        return await self._fetch(
+            "delete_messages",
+            message_reader(thread_id),
+            self._q.delete_messages,
+            {"thread": thread_id, "ids": list(message_ids)},
+            retry=False,
+            write=True,
+        )
 
     # -- sessions ---------------------------------------------------------------
 
-    async def save_session(
-        self, session: Session, *, expected_updated_at: datetime | None = None
+    async def _save_session(
+        self, session: Session, expected_updated_at: datetime | None
     ) -> Session:
         """Upsert on ``session.id`` in one statement; with ``expected_updated_at``, a
-        compare-and-set that raises ``ConflictError`` and writes nothing when the
-        stored ``updated_at`` differs (or there is no row).
+        compare-and-set in one statement.
 
         A plain save is retried on a lost connection (an upsert of the same values;
         a repeat only moves ``updated_at`` on). A compare-and-set is not: had the
         first attempt committed, the repeat would report its own write as a conflict.
         """
-        self._check_open()
-        validate_session(session)
-        if expected_updated_at is not None and (
-            not isinstance(expected_updated_at, datetime) or expected_updated_at.utcoffset() is None
-        ):
-            raise InvalidArgumentError(
-                "expected_updated_at",
-                expected_updated_at,
-                "must be a timezone-aware datetime or None",
-            )
-        _check_utc_range("Session.created_at", session.created_at)
         params: dict[str, object] = {
             "id": session.id,
             "thread": session.thread_id,
@@ -476,59 +358,64 @@ class PostgresPersistence(AdapterBase):
             "expected": _utc_or_none(expected_updated_at),
         }
         if expected_updated_at is None:
-            rows = await self._fetch("save_session", self._q.upsert_session, params, retry=True)
-            return session_from_row(rows[0])
-        rows = await self._fetch(
+            rows = await self._fetch(
+                "save_session",
+                session_reader,
+                self._q.upsert_session,
+                params,
+                retry=True,
+                write=True,
+            )
+            return rows[0]
+        found = await self._fetch(
             "save_session with expected_updated_at",
+            compare_reader,
             self._q.update_session_if,
             params,
             retry=False,
+            write=True,
         )
-        if rows and rows[0][0]:
-            return session_from_row(rows[0][1:])
-        raise ConflictError(
-            session.id,
-            expected=expected_updated_at,
-            actual=utc(rows[0][7]) if rows else None,
+        if found and found[0][0]:
+            return found[0][1]
+        actual = found[0][1].updated_at if found else None
+        raise ConflictError(session.id, expected=expected_updated_at, actual=actual)
+
+    async def _get_session(self, session_id: str) -> Session | None:
+        rows = await self._fetch(
+            "get_session", session_reader, self._q.get_session, {"id": session_id}, retry=True
         )
+        return rows[0] if rows else None
 
-    async def get_session(self, session_id: str) -> Session | None:
-        """One session, or None."""
-        self._check_open()
-        validate_id("session_id", session_id)
-        rows = await self._fetch("get_session", self._q.get_session, {"id": session_id}, retry=True)
-        return session_from_row(rows[0]) if rows else None
-
-    async def list_sessions(
-        self, thread_id: str, *, include_archived: bool = False
-    ) -> list[Session]:
-        """The thread's sessions by ``created_at`` then id; archived ones only when asked."""
-        self._check_open()
-        validate_id("thread_id", thread_id)
+    async def _list_sessions(self, thread_id: str, *, include_archived: bool) -> list[Session]:
         query = self._q.list_sessions if include_archived else self._q.list_live_sessions
-        rows = await self._fetch("list_sessions", query, {"thread": thread_id}, retry=True)
-        return [session_from_row(row) for row in rows]
+        return await self._fetch(
+            "list_sessions", session_reader, query, {"thread": thread_id}, retry=True
+        )
 
-    async def archive_session(self, session_id: str, *, thread_id: str) -> Session:
+    async def _archive_session(self, session_id: str, thread_id: str) -> Session:
         """The seed's archive: upsert the row with ``archived_at = now()`` (created
         with this adapter's ``sdk_version`` if missing); an archived session keeps
         its first ``archived_at``. One statement, retried on a lost connection
         (archiving an archived session changes nothing)."""
-        self._check_open()
-        validate_id("session_id", session_id)
-        validate_id("thread_id", thread_id)
         params = {"id": session_id, "thread": thread_id, "sdk": self.sdk_version}
-        rows = await self._fetch("archive_session", self._q.archive_session, params, retry=True)
-        return session_from_row(rows[0])
+        rows = await self._fetch(
+            "archive_session",
+            session_reader,
+            self._q.archive_session,
+            params,
+            retry=True,
+            write=True,
+        )
+        return rows[0]
 
     # -- schema -----------------------------------------------------------------
 
-    async def validate_schema(self) -> None:
+    async def _validate_schema(self) -> None:
         """Fail fast on drift: one probe of ``information_schema.columns`` for both
         tables; raises ``SchemaMismatchError`` listing every missing table and
         column. With ``strict_schema``, also column types, nullability and primary
         keys (``StrictSchemaMismatchError``), and logs missing recommended indexes."""
-        report = await self.check_schema(strict=self.strict_schema)
+        report = await self.check_schema(strict=self.options.strict_schema)
         if report.missing_indexes:
             logger.warning("%s", report.index_advice())
         report.raise_for_problems()
@@ -538,28 +425,79 @@ class PostgresPersistence(AdapterBase):
         without raising. ``strict=False`` checks only that tables and columns exist
         (one query); ``strict=True`` also checks types, nullability, primary keys and
         the recommended indexes (one more query)."""
+        self._check_open()
 
         async def inspect(conn: Conn) -> SchemaReport:
             return await inspect_schema(conn, self.tables, strict=strict)
 
-        return await self._run("check_schema", inspect, retry=True)
+        return await self._run("check_schema", inspect, retry=True, texts=list)
+
+
+_PARAM_FIELDS = {
+    "thread": "thread_id",
+    "message": "message_id",
+    "id": "session_id",
+    "session": "session_id",
+    "sdk": "sdk_version",
+    "state": "Session.state",
+    "metadata": "Session.metadata",
+}
+
+
+def _param_texts(params: Mapping[str, object]) -> list[Candidate]:
+    texts: list[Candidate] = []
+    for name, value in params.items():
+        if isinstance(value, Jsonb):
+            value = json_text(value.obj)
+        elif isinstance(value, list):
+            value = "\n".join(v for v in cast(list[object], value) if isinstance(v, str))
+        if isinstance(value, str):
+            texts.append((_PARAM_FIELDS.get(name, name), None, value))
+    return texts
+
+
+def _message_texts(thread_id: str, messages: tuple[Message, ...]) -> list[Candidate]:
+    texts: list[Candidate] = [("thread_id", None, thread_id)]
+    for m in messages:
+        texts += [
+            ("Message.id", m.id, m.id),
+            ("Message.role", m.id, m.role),
+            ("Message.session_id", m.id, m.session_id or ""),
+            ("Message.parts", m.id, json_text(unstructure_parts(m.parts))),
+        ]
+    return texts
+
+
+def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:
+    return {
+        "thread": thread_id,
+        "id": m.id,
+        "role": m.role,
+        "session": m.session_id,
+        "created": None if m.created_at is None else utc(m.created_at),
+        "parts": Jsonb(None, dumps=lambda _: wire),
+    }
+
+
+def _batch_params(thread_id: str, messages: tuple[Message, ...], wire: str) -> dict[str, object]:
+    return {
+        "thread": thread_id,
+        "ids": [m.id for m in messages],
+        "roles": [m.role for m in messages],
+        "sessions": [m.session_id for m in messages],
+        # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
+        "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
+        "parts": Jsonb(None, dumps=lambda _: wire),
+    }
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; None (which matches no row) when it has no UTC form."""
+    try:
+        return None if value is None else utc(value)
+    except OverflowError:
+        return None
 
 
 def _jsonb(value: JSON | None) -> Jsonb | None:
     return None if value is None else Jsonb(value, dumps=dumps)
-
-
-def _check_number(option: str, value: object, *, positive: bool) -> None:
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
-        wanted = "a positive" if positive else "a non-negative"
-        raise ConfigError(
-            f"{option!r} must be {wanted} number of seconds, not {value!r}",
-            backend="postgres",
-            option=option,
-        )

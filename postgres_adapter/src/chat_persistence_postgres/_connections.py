@@ -11,14 +11,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
 
-from chat_persistence import StorageUnavailableError
+from chat_persistence import ConfigError, StorageUnavailableError
 
+from ._encoding import check_client_encoding
+from ._options import PostgresOptions
 from ._resilience import RetryPolicy, connection_lost, died_while_idle, unavailable
+from ._secrets import Secrets
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -34,40 +37,47 @@ class Connections:
     pool of our own on ``conninfo``, its connections in autocommit.
     """
 
-    def __init__(
-        self,
-        *,
-        host_pool: AsyncConnectionPool[Any] | None,
-        conninfo: str | None,
-        min_size: int,
-        max_size: int,
-        pool_timeout: float,
-        retry: RetryPolicy,
-        pgbouncer: bool,
-        prepare_threshold: int | None,
-    ) -> None:
-        self._host_pool = host_pool
-        self._conninfo = conninfo
-        self._min_size = min_size
-        self._max_size = max_size
-        self.pool_timeout = pool_timeout
+    def __init__(self, options: PostgresOptions, retry: RetryPolicy) -> None:
+        self.options = options
         self.retry = retry
-        self.pgbouncer = pgbouncer
-        self.prepare_threshold = prepare_threshold
+        self._host_pool: AsyncConnectionPool[Any] | None = options.pool
+        self.pool_timeout = float(options.pool_timeout)
         self.pool: AsyncConnectionPool[Any] | None = None
         """The pool in use while open."""
         self._probe: asyncio.Task[psycopg.Error | None] | None = None
+        self._opening = asyncio.Lock()
+        self.read_committed_explicitly = False
+        """Whether each operation runs in an explicit read committed transaction:
+        set when a write found the session's isolation to be another level."""
+        self._secrets = Secrets(options.conninfo)
 
     async def open(self) -> None:
-        """Take the host's pool, or open our own and wait for its first connections."""
+        """Take the host's pool, or open our own and wait for its first connections.
+        Concurrent calls open one pool: the others wait for it."""
+        async with self._opening:
+            if self.pool is None:
+                await self._open()
+
+    async def _open(self) -> None:
         if self._host_pool is not None:
+            await self._check_host_pool(self._host_pool)
             self.pool = self._host_pool
             return
-        assert self._conninfo is not None
+        conninfo = self.options.conninfo
+        assert conninfo is not None
+        try:
+            conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as err:
+            # At once, not after pool_timeout of failed attempts; libpq may quote it.
+            raise ConfigError(
+                f"invalid conninfo: {self._secrets.line(err)}",
+                backend="postgres",
+                option="conninfo",
+            ) from None
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._conninfo,
-            min_size=self._min_size,
-            max_size=self._max_size,
+            conninfo,
+            min_size=self.options.min_size,
+            max_size=self.options.max_size,
             timeout=self.pool_timeout,
             # The pool's background reconnection gives up within half an operation's
             # wait; the next operation then starts a fresh attempt at once, so a
@@ -75,39 +85,62 @@ class Connections:
             reconnect_timeout=self.pool_timeout / 2,
             kwargs={
                 "autocommit": True,
-                "prepare_threshold": self.prepare_threshold,
+                # Always: psycopg's JSON is UTF-8 whatever the connection says.
+                "client_encoding": "UTF8",
+                "prepare_threshold": self.options.effective_prepare_threshold,
                 **self._utc_session_options(),
             },
             open=False,
             name="chat-persistence",
         )
         try:
-            await pool.open(wait=self._min_size > 0, timeout=self.pool_timeout)
+            await pool.open(wait=self.options.min_size > 0, timeout=self.pool_timeout)
         except PoolTimeout as err:
             await pool.close()
             # The pool only says it timed out: one direct attempt gives the real reason.
             cause = await self._connect_probe()
             if cause is not None:
-                raise StorageUnavailableError("postgres", first_line(cause)) from cause
-            raise StorageUnavailableError("postgres", first_line(err)) from err
+                raise StorageUnavailableError("postgres", self._secrets.line(cause)) from cause
+            raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
         self.pool = pool
+
+    async def _check_host_pool(self, pool: AsyncConnectionPool[Any]) -> None:
+        """Refuse a host pool whose connections cannot be used (see
+        ``check_client_encoding``), at no round trip. A pool that is closed or
+        busy is left to the first operation to report."""
+        try:
+            conn = await pool.getconn(timeout=min(self.pool_timeout, 1.0))
+        except (PoolClosed, PoolTimeout, TooManyRequests):
+            return
+        try:
+            check_client_encoding(conn)
+        finally:
+            await pool.putconn(conn)
 
     def _utc_session_options(self) -> dict[str, str]:
         """Connect options that start our own sessions with ``TimeZone=UTC``, so that
-        psycopg returns ``timezone.utc`` datetimes the rows keep as they are.
+        psycopg returns ``timezone.utc`` datetimes the rows keep as they are (a
+        speed-up only: times read correctly in any zone).
 
-        Added to the options the conninfo (or ``PGOPTIONS``) already gives. Not
-        behind PgBouncer, which refuses startup options it does not know; nor on
-        a conninfo psycopg cannot parse (the pool reports that one itself).
+        Appended to the options the conninfo (or ``PGOPTIONS``) already gives, and
+        only when they set no time zone. Not with a service (its file's ``options``
+        would be replaced, and we cannot read them), nor behind PgBouncer, which
+        refuses startup options it does not know, nor on a conninfo psycopg cannot
+        parse (the pool reports that one itself).
         """
-        if self.pgbouncer or self._conninfo is None:
+        if self.options.pgbouncer or self.options.conninfo is None:
             return {}
         try:
-            given = conninfo_to_dict(self._conninfo).get("options")
+            params = conninfo_to_dict(self.options.conninfo)
         except psycopg.ProgrammingError:
             return {}
+        if "service" in params or os.environ.get("PGSERVICE"):
+            return {}
+        given = params.get("options")
         if given is None:
             given = os.environ.get("PGOPTIONS", "")
+        if "timezone" in str(given).lower():
+            return {}
         return {"options": f"{given} -c TimeZone=UTC".strip()}
 
     async def close(self) -> None:
@@ -138,7 +171,7 @@ class Connections:
                 logger.warning(
                     "connection lost during %s (%s); retry %d of %d in %.3f s",
                     operation,
-                    first_line(cast(psycopg.Error, lost)),
+                    self._secrets.line(cast(psycopg.Error, lost)),
                     attempt,
                     attempts - 1,
                     delay,
@@ -150,7 +183,7 @@ class Connections:
             except psycopg.Error as err:
                 if not connection_lost(conn):
                     if unavailable(err):
-                        raise StorageUnavailableError("postgres", first_line(err)) from err
+                        raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
                     raise
                 lost = err
             finally:
@@ -163,7 +196,7 @@ class Connections:
                 f"connection lost during {operation}, which is not retried: "
                 "it may or may not have been applied; read the data again"
             )
-        raise StorageUnavailableError("postgres", f"{detail}: {first_line(lost)}") from lost
+        raise StorageUnavailableError("postgres", f"{detail}: {self._secrets.line(lost)}") from lost
 
     async def _checkout(self, pool: AsyncConnectionPool[Any]) -> Conn:
         """A live connection from the pool, waiting at most ``pool_timeout``.
@@ -183,7 +216,7 @@ class Connections:
                 detail, cause = await self._timed_out(pool, err)
                 raise StorageUnavailableError("postgres", detail) from cause
             except (PoolClosed, TooManyRequests) as err:
-                raise StorageUnavailableError("postgres", first_line(err)) from err
+                raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
             if not died_while_idle(conn):
                 return conn
             logger.info("discarding a pooled connection that died while idle")
@@ -204,7 +237,7 @@ class Connections:
             if cause is not None:
                 detail = (
                     f"cannot connect within pool_timeout={self.pool_timeout:g} s: "
-                    f"{first_line(cause)}"
+                    f"{self._secrets.line(cause)}"
                 )
                 return detail, cause
         detail = (
@@ -223,8 +256,8 @@ class Connections:
         return await asyncio.shield(self._probe)
 
     async def _probe_once(self) -> psycopg.Error | None:
-        assert self._conninfo is not None
-        conninfo = self._conninfo
+        conninfo = self.options.conninfo
+        assert conninfo is not None
         if "connect_timeout" not in conninfo_to_dict(conninfo):
             conninfo = make_conninfo(conninfo, connect_timeout=max(2, round(self.pool_timeout)))
         try:
@@ -236,18 +269,36 @@ class Connections:
 
     async def _borrowed(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
         if self._host_pool is None:
-            return await work(conn)
+            return await self._isolated(conn, work)
+        check_client_encoding(conn)
         # A host connection: borrow it in autocommit (so one statement is one round
         # trip, no BEGIN/COMMIT) and give it back as it was.
         autocommit, threshold = conn.autocommit, conn.prepare_threshold
         await conn.set_autocommit(True)
-        if self.pgbouncer:
+        if self.options.pgbouncer:
             conn.prepare_threshold = None
         try:
-            return await work(conn)
+            return await self._isolated(conn, work)
         finally:
             conn.prepare_threshold = threshold
             await _restore_autocommit(conn, autocommit)
+
+    async def _isolated(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
+        """``work`` as it is (autocommit), or, once the server's default isolation
+        was found not to be read committed, in a read committed transaction of its
+        own (two more round trips: BEGIN and COMMIT)."""
+        if not self.read_committed_explicitly:
+            return await work(conn)
+        command = AsyncCursor(conn, row_factory=tuple_row)
+        await command.execute(b"BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            result = await work(conn)
+        except BaseException:
+            if not (conn.closed or conn.broken):
+                await command.execute(b"ROLLBACK")
+            raise
+        await command.execute(b"COMMIT")
+        return result
 
 
 async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:
@@ -261,9 +312,3 @@ async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:
         await conn.set_autocommit(autocommit)
     except psycopg.Error:
         logger.debug("could not restore a borrowed connection's autocommit", exc_info=True)
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message (psycopg's run on with hints and context)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

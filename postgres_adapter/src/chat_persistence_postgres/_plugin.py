@@ -5,65 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 import attrs
 
 from chat_persistence import Backend, ConfigError, PersistenceAdapter, hookimpl
 
-from ._contract import reference_ddl
-
-
-@attrs.frozen
-class PostgresOptions:
-    """Options of the ``postgres`` backend.
-
-    Give exactly one of ``conninfo`` (a libpq URL or ``key=value`` string: the
-    adapter owns a pool of ``min_size``..``max_size`` connections) and ``pool`` (a
-    host-owned, already open ``psycopg_pool.AsyncConnectionPool`` that the adapter
-    never opens or closes).
-
-    - ``tables``: ``{"messages": ..., "sessions": ...}``, each optionally
-      schema-qualified (defaults ``chat_messages``, ``chat_sessions``).
-    - ``sdk_version``: written on sessions that ``archive_session`` creates
-      (default ``chat-persistence/<version>``).
-    - ``pool_timeout``: seconds to wait for a connection (and, for an owned pool,
-      for the first one when opening) before ``StorageUnavailableError``.
-    - ``retries``: how many more times an idempotent operation (every read and
-      upsert) runs when its connection is lost; 0 turns retrying off.
-    - ``retry_backoff``: seconds before the first retry; each further retry waits
-      twice as long (with jitter, at most 2 s).
-    - ``pgbouncer``: True behind PgBouncer in transaction mode: no server-side
-      prepared statements (psycopg ``prepare_threshold=None``).
-    - ``prepare_threshold``: psycopg's: executions of a query before it is
-      prepared on the server (None: never). Ignored when ``pgbouncer`` is True.
-    - ``strict_schema``: ``validate_schema()`` also checks column types,
-      nullability and primary keys, and logs the recommended indexes that are missing.
-    """
-
-    conninfo: str | None = None
-    pool: Any = None
-    tables: dict[str, str] = attrs.field(factory=dict)
-    sdk_version: str | None = None
-    min_size: int = 1
-    max_size: int = 10
-    pool_timeout: float = 30.0
-    retries: int = 2
-    retry_backoff: float = 0.05
-    pgbouncer: bool = False
-    prepare_threshold: int | None = 5
-    strict_schema: bool = False
-
+from ._ddl import reference_ddl
+from ._options import PostgresOptions
 
 _TABLE_PARAMS = {"messages_table": "messages", "sessions_table": "sessions"}
-_INT_PARAMS = ("min_size", "max_size", "prepare_threshold", "retries")
-_FLOAT_PARAMS = ("pool_timeout", "retry_backoff")
-_BOOL_PARAMS = ("pgbouncer", "strict_schema")
 _OWN_PARAMS = frozenset(
-    {*_TABLE_PARAMS, *_INT_PARAMS, *_FLOAT_PARAMS, *_BOOL_PARAMS, "sdk_version"}
+    {*_TABLE_PARAMS, *(f.name for f in attrs.fields(PostgresOptions))}
+    - {"conninfo", "pool", "tables"}
 )
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+_NO_THRESHOLD = frozenset({"", "none", "null"})
 
 
 def postgres_url_options(url: str) -> Mapping[str, Any]:
@@ -75,10 +31,13 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
     taken out; the rest of the URL, every other libpq parameter included, is the
     ``conninfo``, unchanged.
     """
-    parts = urlsplit(url)
+    # Split by hand, not urlsplit/urlunsplit: they rewrite "postgresql:///db"
+    # (no host: the default socket) as "postgresql:/db", which libpq refuses.
+    head, _, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
     kept: list[str] = []
-    raw: dict[str, str] = {}
-    for item in parts.query.split("&") if parts.query else []:
+    raw: dict[str, str | None] = {}
+    for item in query.split("&") if query else []:
         key, _, value = item.partition("=")
         name = unquote_plus(key)
         if name not in _OWN_PARAMS:
@@ -87,35 +46,25 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
         if name in raw:
             raise _url_error(f"parameter {name!r} is given twice in the URL", name)
         raw[name] = unquote_plus(value)
-    options: dict[str, Any] = {"conninfo": urlunsplit(parts._replace(query="&".join(kept)))}
+    conninfo = head + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+    options: dict[str, Any] = {"conninfo": conninfo}
     tables = {role: raw.pop(param) for param, role in _TABLE_PARAMS.items() if param in raw}
     if tables:
         options["tables"] = tables
-    for name, value in raw.items():
-        options[name] = _url_value(name, value)
+    if (raw.get("prepare_threshold") or "1").lower() in _NO_THRESHOLD:
+        raw["prepare_threshold"] = None  # the one value that is not a number
+    options.update(raw)  # strings: the registry converts them to the options' types
     return options
 
 
-def _url_value(name: str, value: str) -> Any:
-    if name in _BOOL_PARAMS:
-        lowered = value.lower()
-        if lowered in _TRUE | _FALSE:
-            return lowered in _TRUE
-        raise _url_error(f"parameter {name!r} must be true or false, not {value!r}", name)
-    if name in _INT_PARAMS:
-        if name == "prepare_threshold" and value.lower() in ("", "none", "null"):
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            problem = f"parameter {name!r} must be an integer, not {value!r}"
-            raise _url_error(problem, name) from None
-    if name in _FLOAT_PARAMS:
-        try:
-            return float(value)
-        except ValueError:
-            raise _url_error(f"parameter {name!r} must be a number, not {value!r}", name) from None
-    return value
+def postgres_url_parameters() -> list[str]:
+    """Every query parameter a ``postgresql://`` URL may hold: ours, and every
+    connection parameter of the libpq psycopg uses (``ssl=true`` included, which
+    libpq takes in URLs only)."""
+    from psycopg import pq
+
+    libpq = {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
+    return sorted({*_OWN_PARAMS, *libpq, "ssl"})
 
 
 def _url_error(message: str, option: str) -> ConfigError:
@@ -131,7 +80,7 @@ def create_postgres_adapter(options: PostgresOptions) -> PersistenceAdapter:
     """Build a ``PostgresPersistence`` (no I/O) from its options."""
     from ._adapter import PostgresPersistence
 
-    return PostgresPersistence.from_options(options)
+    return PostgresPersistence(options)
 
 
 @hookimpl
@@ -149,6 +98,7 @@ def chat_persistence_backends() -> list[Backend]:
                 "?messages_table=app.m&sessions_table=app.s"
             ),
             url_options=postgres_url_options,
+            url_parameters=postgres_url_parameters,
             reference_ddl=reference_ddl,
         )
     ]

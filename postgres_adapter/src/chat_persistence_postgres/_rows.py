@@ -1,4 +1,8 @@
-"""Rows of the two tables as ``Message`` and ``Session``: reading never fails.
+"""Rows of the two tables as ``Message`` and ``Session``, read by column name:
+reading never fails.
+
+Each reader is a psycopg row factory set on our own cursors (whatever row factory
+the host's connections have), and finds its columns by name once per result.
 
 Other programs write these tables too. A message row comes back as stored
 (``stored_message``): parts that do not decode become ``UnknownPart`` with a
@@ -12,13 +16,33 @@ value back is rejected by validation, as it should be.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from psycopg.rows import RowMaker
 
 from chat_persistence import InvalidMessageError, Message, Session, stored_message
 
 logger = logging.getLogger("chat_persistence.postgres")
+
+_R = TypeVar("_R")
+RowReader = Callable[[Any], RowMaker[_R]]
+"""A psycopg row factory: given the cursor, what makes each row."""
+
+MESSAGE_COLUMNS = ("message_id", "role", "session_id", "created_at", "parts_json")
+_SESSION_ATTRS = {
+    "session_id": "id",
+    "thread_id": "thread_id",
+    "sdk_version": "sdk_version",
+    "state_json": "state",
+    "metadata_json": "metadata",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "archived_at": "archived_at",
+}
+"""Session columns, and the ``Session`` field each one fills."""
+_SESSION_TIMES = ("created_at", "updated_at", "archived_at")
 
 
 def utc(value: datetime) -> datetime:
@@ -27,35 +51,95 @@ def utc(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-def message_from_row(thread_id: str, row: Sequence[Any]) -> Message:
-    """A message from ``message_id, role, session_id, created_at, parts_json``."""
-    return stored_message(
-        thread_id=thread_id,
-        message_id=row[0],
-        role=row[1],
-        session_id=row[2],
-        created_at=utc(row[3]),
-        parts_json=row[4],
-    )
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
-def session_from_row(row: Sequence[Any]) -> Session:
-    """A session from the session columns, in table order."""
-    fields: dict[str, Any] = {
-        "id": row[0],
-        "thread_id": row[1],
-        "sdk_version": row[2],
-        "state": row[3],
-        "metadata": row[4],
-        "created_at": utc(row[5]),
-        "updated_at": utc(row[6]),
-        "archived_at": None if row[7] is None else utc(row[7]),
-    }
+def columns(cursor: Any, names: Sequence[str]) -> tuple[int, ...]:
+    """The positions of ``names`` in the cursor's result (a result without rows,
+    such as a DELETE's, has no columns and makes no rows). Read from the result's
+    field names, a few times cheaper than building ``cursor.description``."""
+    result: Any = cursor.pgresult
+    if result is None or not result.nfields:
+        return (0,) * len(names)
+    index: dict[bytes, int] = {result.fname(i): i for i in range(result.nfields)}
+    return tuple(index[name.encode()] for name in names)
+
+
+def message_reader(thread_id: str) -> RowReader[Message]:
+    """Rows of ``MESSAGE_COLUMNS`` as messages of ``thread_id``."""
+
+    def factory(cursor: Any) -> RowMaker[Message]:
+        i_id, i_role, i_session, i_created, i_parts = columns(cursor, MESSAGE_COLUMNS)
+
+        def make(values: Sequence[Any]) -> Message:
+            created = values[i_created]  # utc() inlined: this runs for every row read
+            if created is not None and created.tzinfo is not UTC:
+                created = created.astimezone(UTC)
+            return stored_message(
+                thread_id=thread_id,
+                message_id=values[i_id],
+                role=values[i_role],
+                session_id=values[i_session],
+                created_at=created,
+                parts_json=values[i_parts],
+            )
+
+        return make
+
+    return factory
+
+
+def page_reader(thread_id: str) -> RowReader[Message | str]:
+    """A listing with cursors: messages, and for a marker row (``missing`` set)
+    the name of the cursor that is not in the thread."""
+
+    def factory(cursor: Any) -> RowMaker[Message | str]:
+        (i_missing,) = columns(cursor, ("missing",))
+        make_message = message_reader(thread_id)(cursor)
+
+        def make(values: Sequence[Any]) -> Message | str:
+            missing = values[i_missing]
+            return make_message(values) if missing is None else missing
+
+        return make
+
+    return factory
+
+
+def saved_reader(cursor: Any) -> RowMaker[tuple[str, datetime]]:
+    """``RETURNING message_id, created_at`` of a save."""
+    i_id, i_created = columns(cursor, ("message_id", "created_at"))
+    return lambda values: (values[i_id], values[i_created])
+
+
+def session_reader(cursor: Any) -> RowMaker[Session]:
+    """Rows of the session columns as sessions."""
+    pairs = tuple(zip(_SESSION_ATTRS.values(), columns(cursor, tuple(_SESSION_ATTRS)), strict=True))
+
+    def make(values: Sequence[Any]) -> Session:
+        fields = {attr: values[i] for attr, i in pairs}
+        for name in _SESSION_TIMES:
+            fields[name] = _utc_or_none(fields[name])
+        return session_from_fields(fields)
+
+    return make
+
+
+def compare_reader(cursor: Any) -> RowMaker[tuple[bool, Session]]:
+    """The compare-and-set's rows: whether it wrote, and the session."""
+    (i_written,) = columns(cursor, ("written",))
+    make_session = session_reader(cursor)
+    return lambda values: (values[i_written], make_session(values))
+
+
+def session_from_fields(fields: dict[str, Any]) -> Session:
+    """A session from its field values as stored."""
     try:
         return Session(**fields)
-    except InvalidMessageError as err:
+    except (InvalidMessageError, TypeError) as err:
         logger.warning(
-            "session %r: the stored row breaks a rule (%s); returned as stored", row[0], err
+            "session %r: the stored row breaks a rule (%s); returned as stored", fields["id"], err
         )
         # Without the validators, for this call only (attrs.validators.disabled()
         # would switch them off in every thread).

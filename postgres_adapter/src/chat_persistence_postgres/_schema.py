@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import tuple_row
 
 from chat_persistence import SchemaMismatchError
 
-from ._contract import COLUMNS, PRIMARY_KEYS, RECOMMENDED_INDEXES, Tables
+from ._columns import COLUMNS, PRIMARY_KEYS, RECOMMENDED_INDEXES, Column
+from ._tables import Tables
 
 # Both tables, resolved the way the server resolves them: a qualified name as
 # given, a bare one through the search path (to_regclass), so a table in a
@@ -154,8 +156,10 @@ async def inspect_schema(
         "ss": tables.sessions.schema,
         "st": tables.sessions.name,
     }
-    columns_cur = conn.cursor()
-    indexes_cur = conn.cursor()
+    # Cursors of our own: the host's connections may have another row factory or
+    # cursor class.
+    columns_cur = AsyncCursor(conn, row_factory=tuple_row)
+    indexes_cur = AsyncCursor(conn, row_factory=tuple_row)
     async with conn.pipeline():
         await columns_cur.execute(PROBE_COLUMNS, params)
         if strict:
@@ -168,48 +172,62 @@ async def inspect_schema(
         if column is not None:
             present[role][column] = (data_type, nullable)
     for role in ("messages", "sessions"):
-        label = str(tables.role(role))
-        if not exists.get(role):
-            report.missing_tables.append(label)
-            continue
-        missing = [c.name for c in COLUMNS[role] if c.name not in present[role]]
-        if missing:
-            report.missing_columns[label] = missing
-        if not strict:
-            continue
-        for c in COLUMNS[role]:
-            if c.name not in present[role]:
-                continue
-            data_type, nullable = present[role][c.name]
-            if data_type != c.data_type:
-                report.wrong_columns.append(ColumnProblem(label, c.name, c.data_type, data_type))
-            if nullable != c.nullable:
-                want = "nullable" if c.nullable else "not null"
-                have = "nullable" if nullable else "not null"
-                report.wrong_columns.append(ColumnProblem(label, c.name, want, have))
+        if exists.get(role):
+            _check_columns(report, str(tables.role(role)), COLUMNS[role], present[role], strict)
+        else:
+            report.missing_tables.append(str(tables.role(role)))
     if strict:
-        indexes: dict[str, list[tuple[bool, bool, bool, str, list[str | None]]]] = {}
+        indexes: dict[str, list[_Index]] = {}
         for role, primary, unique, usable, method, cols in await indexes_cur.fetchall():
             indexes.setdefault(role, []).append((primary, unique, usable, method, cols))
         for role in ("messages", "sessions"):
-            if not exists.get(role):
-                continue
-            label = str(tables.role(role))
-            mine = indexes.get(role, [])
-            key = PRIMARY_KEYS[role]
-            if not any(
-                (primary or unique) and usable and sorted(map(str, cols)) == sorted(key)
-                for primary, unique, usable, _, cols in mine
-            ):
-                report.missing_keys[label] = key
-            wanted = [
-                lead
-                for lead in RECOMMENDED_INDEXES[role]
-                if not any(
-                    usable and method == "btree" and tuple(cols[: len(lead)]) == lead
-                    for _, _, usable, method, cols in mine
-                )
-            ]
-            if wanted:
-                report.missing_indexes[label] = wanted
+            if exists.get(role):
+                _check_indexes(report, role, str(tables.role(role)), indexes.get(role, []))
     return report
+
+
+_Index = tuple[bool, bool, bool, str, list[str | None]]
+"""primary, unique, usable, access method, columns."""
+
+
+def _check_columns(
+    report: SchemaReport,
+    label: str,
+    contract: tuple[Column, ...],
+    present: dict[str, tuple[str, bool]],
+    strict: bool,
+) -> None:
+    missing = [c.name for c in contract if c.name not in present]
+    if missing:
+        report.missing_columns[label] = missing
+    if not strict:
+        return
+    for c in contract:
+        if c.name not in present:
+            continue
+        data_type, nullable = present[c.name]
+        if data_type != c.data_type:
+            report.wrong_columns.append(ColumnProblem(label, c.name, c.data_type, data_type))
+        if nullable != c.nullable:
+            want = "nullable" if c.nullable else "not null"
+            have = "nullable" if nullable else "not null"
+            report.wrong_columns.append(ColumnProblem(label, c.name, want, have))
+
+
+def _check_indexes(report: SchemaReport, role: str, label: str, mine: list[_Index]) -> None:
+    key = PRIMARY_KEYS[role]
+    if not any(
+        (primary or unique) and usable and sorted(map(str, cols)) == sorted(key)
+        for primary, unique, usable, _, cols in mine
+    ):
+        report.missing_keys[label] = key
+    wanted = [
+        lead
+        for lead in RECOMMENDED_INDEXES[role]
+        if not any(
+            usable and method == "btree" and tuple(cols[: len(lead)]) == lead
+            for _, _, usable, method, cols in mine
+        )
+    ]
+    if wanted:
+        report.missing_indexes[label] = wanted

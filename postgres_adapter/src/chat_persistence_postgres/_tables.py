@@ -1,8 +1,5 @@
-"""The column contract, table names, and the reference DDL.
-
-No psycopg here: the plugin module and ``chat-persistence ddl`` use this module
-without loading the driver.
-"""
+"""Table names: parsing ``schema.table`` and quoting for printed SQL. No psycopg here
+(the plugin and ``chat-persistence ddl`` use it without loading the driver)."""
 
 from __future__ import annotations
 
@@ -16,56 +13,6 @@ DEFAULT_TABLES: Mapping[str, str] = {"messages": "chat_messages", "sessions": "c
 """The seed's table names, used for any key a ``tables`` mapping leaves out."""
 
 _MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: Postgres would silently truncate longer names
-
-
-@attrs.frozen
-class Column:
-    """One column of the contract: its name, its type as ``information_schema``
-    spells it, and whether it may hold NULL."""
-
-    name: str
-    sql_type: str
-    nullable: bool
-    default_now: bool = False
-
-    @property
-    def data_type(self) -> str:
-        """``information_schema.columns.data_type`` for this column."""
-        return {"timestamptz": "timestamp with time zone"}.get(self.sql_type, self.sql_type)
-
-
-MESSAGE_COLUMNS: tuple[Column, ...] = (
-    Column("thread_id", "text", nullable=False),
-    Column("message_id", "text", nullable=False),
-    Column("session_id", "text", nullable=True),
-    Column("user_id", "text", nullable=True),
-    Column("role", "text", nullable=False),
-    Column("created_at", "timestamptz", nullable=False, default_now=True),
-    Column("parts_json", "jsonb", nullable=False),
-)
-SESSION_COLUMNS: tuple[Column, ...] = (
-    Column("session_id", "text", nullable=False),
-    Column("thread_id", "text", nullable=False),
-    Column("sdk_version", "text", nullable=False),
-    Column("state_json", "jsonb", nullable=True),
-    Column("metadata_json", "jsonb", nullable=True),
-    Column("created_at", "timestamptz", nullable=False, default_now=True),
-    Column("updated_at", "timestamptz", nullable=False, default_now=True),
-    Column("archived_at", "timestamptz", nullable=True),
-)
-COLUMNS: Mapping[str, tuple[Column, ...]] = {
-    "messages": MESSAGE_COLUMNS,
-    "sessions": SESSION_COLUMNS,
-}
-PRIMARY_KEYS: Mapping[str, tuple[str, ...]] = {
-    "messages": ("thread_id", "message_id"),
-    "sessions": ("session_id",),
-}
-RECOMMENDED_INDEXES: Mapping[str, tuple[tuple[str, ...], ...]] = {
-    "messages": (("thread_id", "created_at"), ("session_id",)),
-    "sessions": (("thread_id",),),
-}
-"""Leading columns of the indexes the seed recommends, per table role."""
 
 
 @attrs.frozen
@@ -207,30 +154,3 @@ def quote_identifier(name: str) -> str:
         and name not in _RESERVED
     )
     return name if bare else '"' + name.replace('"', '""') + '"'
-
-
-def reference_ddl(tables: Mapping[str, str] | None = None) -> str:
-    """The reference DDL (tables and recommended indexes) for the given table names:
-    the seed's column contract, with every identifier quoted as needed."""
-    names = Tables.from_mapping(tables)
-    blocks: list[str] = []
-    for role in ("messages", "sessions"):
-        table = str(names.role(role))
-        lines = [f"  {_column_sql(c)}," for c in COLUMNS[role]]
-        keys = ", ".join(PRIMARY_KEYS[role])
-        lines.append(f"  primary key ({keys})")
-        block = [f"create table {table} (", *lines, ");"]
-        block += [
-            f"create index on {table} ({', '.join(cols)});" for cols in RECOMMENDED_INDEXES[role]
-        ]
-        blocks.append("\n".join(block))
-    return "\n\n".join(blocks) + "\n"
-
-
-def _column_sql(column: Column) -> str:
-    sql = f"{column.name} {column.sql_type}"
-    if not column.nullable:
-        sql += " not null"
-    if column.default_now:
-        sql += " default now()"
-    return sql

@@ -1,0 +1,300 @@
+"""The SQL of every operation, as templates. ``Queries`` fills in the tables.
+
+Placeholders: ``{m}`` and ``{s}`` (the messages and sessions tables), ``{mfields}``
+and ``{sfields}`` (their columns, in contract order), ``{seed}`` (the advisory
+lock's key space) and ``{mark}`` (``OVERFLOW_MARK``). Values only ever enter as
+parameters (``%(name)s``).
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+MESSAGE_FIELDS = sql.SQL("m.message_id, m.role, m.session_id, m.created_at, m.parts_json")
+SESSION_FIELDS = sql.SQL(
+    "s.session_id, s.thread_id, s.sdk_version, s.state_json, s.metadata_json, "
+    "s.created_at, s.updated_at, s.archived_at"
+)
+LOCK_SEED = 0x63686174  # "chat": keeps our advisory lock keys apart from seed-0 users
+OVERFLOW_MARK = "chat-persistence:no-timestamp-left:"
+"""Prefix of the error text the save statement raises when an assigned
+``created_at`` would pass the last datetime Python can represent."""
+
+ISOLATION_MARK = "chat-persistence:isolation:"
+"""Prefix of the error text a write raises when its transaction is not read
+committed (the session's ``default_transaction_isolation`` is another level)."""
+# In every write, evaluated once before anything is written (it has no column, so
+# the planner makes it a one-time filter): our ordering and upserts rely on read
+# committed, and a session default of repeatable read or serializable would
+# silently break them (docs/postgres.md, "Isolation").
+_READ_COMMITTED = (
+    "(CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN true"
+    " ELSE ('" + ISOLATION_MARK + "' || current_setting('transaction_isolation'))::boolean"
+    " END)"
+)
+
+LOCK_THREAD = sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed}))")
+
+_UPSERT_TAIL = """
+ON CONFLICT (thread_id, message_id) DO UPDATE
+    SET role = excluded.role,
+        session_id = excluded.session_id,
+        parts_json = excluded.parts_json
+RETURNING m.message_id, m.created_at
+"""
+_INSERT = (
+    "INSERT INTO {m} AS m"
+    " (thread_id, message_id, session_id, user_id, role, created_at, parts_json)"
+)
+
+# One statement for the whole batch. A message without created_at gets
+# greatest(now, newest in thread + 1 us) plus 1 us per earlier such message of the
+# batch; re-saved messages keep their stored created_at (it is not in SET).
+# "batch" and "start" are materialized, so that the existence probe and the
+# thread's max(created_at) each run once, however often the expressions below name
+# them (inlined, each mention was planned and run again).
+_BATCH_ROWS = """
+WITH batch AS MATERIALIZED (
+    SELECT b.message_id, b.role, b.session_id, b.created_at, p.parts_json, b.ord,
+           EXISTS (SELECT 1 FROM {m} e
+                   WHERE e.thread_id = %(thread)s AND e.message_id = b.message_id) AS present
+    FROM unnest(%(ids)s::text[], %(roles)s::text[], %(sessions)s::text[],
+                %(created)s::timestamptz[])
+         WITH ORDINALITY AS b(message_id, role, session_id, created_at, ord)
+"""
+# The parts of the batch as one jsonb array (parsed once), or, for a batch whose
+# parts pass jsonb's 256 MB limit on one value, as an array of jsonb texts.
+_PARTS_AS_ARRAY = """
+    JOIN jsonb_array_elements(%(parts)s::jsonb) WITH ORDINALITY AS p(parts_json, ord)
+         ON p.ord = b.ord
+),"""
+_PARTS_AS_TEXTS = """
+    JOIN unnest(%(parts)s::text[]) WITH ORDINALITY AS t(parts_text, ord) ON t.ord = b.ord
+    CROSS JOIN LATERAL (SELECT t.parts_text::jsonb AS parts_json) p
+),"""
+_SAVE_BATCH_REST = (
+    """
+start AS MATERIALIZED (
+    SELECT greatest(
+        now(),
+        (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s)
+            + interval '1 microsecond'
+    ) AS t0
+),
+numbered AS (
+    SELECT b.*, count(*) FILTER (WHERE b.created_at IS NULL AND NOT b.present)
+                        OVER (ORDER BY b.ord) AS n
+    FROM batch b
+),
+timed AS (
+    SELECT n.*, start.t0 + (n.n - 1) * interval '1 microsecond' AS assigned
+    FROM numbered n CROSS JOIN start
+)
+"""
+    + _INSERT
+    + """
+SELECT %(thread)s, t.message_id, t.session_id, NULL, t.role,
+       CASE
+           WHEN t.created_at IS NOT NULL THEN t.created_at
+           -- Kept by the update below; any non-null value passes NOT NULL.
+           WHEN t.present THEN now()
+           WHEN t.assigned < '10000-01-01 00:00:00+00' THEN t.assigned
+           -- Python cannot read such a time back: fail the batch, naming the
+           -- message (not a constant, so it is not folded at plan time).
+           ELSE ({mark} || t.message_id)::timestamptz
+       END,
+       t.parts_json
+FROM timed t
+WHERE """
+    + _READ_COMMITTED
+    + """
+ORDER BY t.ord
+"""
+    + _UPSERT_TAIL
+)
+SAVE_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_ARRAY + _SAVE_BATCH_REST)
+SAVE_BIG_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_TEXTS + _SAVE_BATCH_REST)
+
+# The same rules for a batch of one, the common case, as one row: about half the
+# server time of the batch statement. The existence probe runs only on the
+# overflow branch, where a re-save must not fail.
+_ONE_ROW = """
+    %(thread)s, %(id)s, %(session)s, NULL, %(role)s,
+    coalesce(%(created)s::timestamptz, (
+        SELECT CASE
+            WHEN t.t0 < '10000-01-01 00:00:00+00' THEN t.t0
+            WHEN EXISTS (SELECT 1 FROM {m} e
+                         WHERE e.thread_id = %(thread)s AND e.message_id = %(id)s) THEN now()
+            ELSE ({mark} || %(id)s)::timestamptz
+        END
+        FROM (SELECT greatest(
+            now(),
+            (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s)
+                + interval '1 microsecond'
+        ) AS t0) t
+    )),
+    %(parts)s::jsonb
+"""
+
+# Run behind LOCK_THREAD, in the same transaction.
+SAVE_ONE = sql.SQL(_INSERT + " SELECT " + _ONE_ROW + " WHERE " + _READ_COMMITTED + _UPSERT_TAIL)
+
+# The same, taking the lock itself: one statement instead of a pipeline of two.
+# "fresh" proves that its snapshot saw every earlier holder of the lock (the proof
+# is in docs/postgres.md, "Single-message saves"); unproven, it writes nothing.
+SAVE_ONE_LOCKED = sql.SQL(
+    """
+WITH locked AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed})), true AS held
+),
+fresh AS MATERIALIZED (
+    SELECT pg_current_xact_id() = pg_snapshot_xmax(pg_current_snapshot())
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS x(id)
+               WHERE l.held AND pg_xact_status(x.id) <> 'in progress'
+           ) AS proven
+    FROM locked l
+)
+"""
+    + _INSERT
+    + " SELECT "
+    + _ONE_ROW
+    + " WHERE "
+    + _READ_COMMITTED
+    + " AND (SELECT proven FROM fresh)"
+    + _UPSERT_TAIL
+)
+
+GET_MESSAGE = sql.SQL(
+    "SELECT {mfields} FROM {m} m WHERE m.thread_id = %(thread)s AND m.message_id = %(message)s"
+)
+
+DELETE_THREAD = sql.SQL(
+    "WITH gone AS (DELETE FROM {s} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED + ")"
+    " DELETE FROM {m} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
+)
+
+# Under read committed a row another DELETE removed first is skipped, so two
+# concurrent calls never both return one message.
+DELETE_MESSAGES = sql.SQL(
+    "WITH gone AS (DELETE FROM {m} m WHERE " + _READ_COMMITTED + " AND m.thread_id = %(thread)s"
+    " AND m.message_id = ANY(%(ids)s::text[]) RETURNING {mfields})"
+    " SELECT * FROM gone g ORDER BY g.created_at, g.message_id"
+)
+
+UPSERT_SESSION = sql.SQL(
+    """
+INSERT INTO {s} AS s (session_id, thread_id, sdk_version, state_json,
+                      metadata_json, created_at, updated_at, archived_at)
+SELECT %(id)s, %(thread)s, %(sdk)s, %(state)s::jsonb, %(metadata)s::jsonb,
+       coalesce(%(created)s::timestamptz, now()), now(), NULL
+WHERE """
+    + _READ_COMMITTED
+    + """
+ON CONFLICT (session_id) DO UPDATE
+    SET thread_id = excluded.thread_id,
+        sdk_version = excluded.sdk_version,
+        state_json = excluded.state_json,
+        metadata_json = excluded.metadata_json,
+        updated_at = greatest(now(), s.updated_at + interval '1 microsecond')
+RETURNING {sfields}
+"""
+)
+
+# Compare-and-set: the update happens only on the expected updated_at; when it
+# does not, "found" returns the row as it is now, so the caller learns what it
+# found, all in one statement. "found" locks the row (FOR SHARE) so that it reads
+# the newest committed version, not the statement's snapshot: the loser of a race
+# waited for the winner and must report the winner's updated_at.
+UPDATE_SESSION_IF = sql.SQL(
+    """
+WITH written AS (
+    UPDATE {s} AS s
+    SET thread_id = %(thread)s,
+        sdk_version = %(sdk)s,
+        state_json = %(state)s::jsonb,
+        metadata_json = %(metadata)s::jsonb,
+        updated_at = greatest(now(), s.updated_at + interval '1 microsecond')
+    WHERE s.session_id = %(id)s AND s.updated_at = %(expected)s::timestamptz AND """
+    + _READ_COMMITTED
+    + """
+    RETURNING {sfields}
+),
+found AS (
+    SELECT {sfields} FROM {s} s
+    WHERE s.session_id = %(id)s AND NOT EXISTS (SELECT 1 FROM written)
+    FOR SHARE OF s
+)
+SELECT true AS written, w.* FROM written w
+UNION ALL
+SELECT false, f.* FROM found f
+"""
+)
+
+# The seed's archive: an upsert with archived_at = now(). An archived row keeps its
+# first archived_at and updated_at; the update still runs so that RETURNING gives
+# the row as it is now, even when a concurrent archive won.
+ARCHIVE_SESSION = sql.SQL(
+    """
+INSERT INTO {s} AS s (session_id, thread_id, sdk_version, state_json,
+                      metadata_json, created_at, updated_at, archived_at)
+SELECT %(id)s, %(thread)s, %(sdk)s, NULL, NULL, now(), now(), now()
+WHERE """
+    + _READ_COMMITTED
+    + """
+ON CONFLICT (session_id) DO UPDATE
+    SET archived_at = coalesce(s.archived_at, now()),
+        updated_at = CASE
+            WHEN s.archived_at IS NULL
+            THEN greatest(now(), s.updated_at + interval '1 microsecond')
+            ELSE s.updated_at
+        END
+RETURNING {sfields}
+"""
+)
+
+GET_SESSION = sql.SQL("SELECT {sfields} FROM {s} s WHERE s.session_id = %(id)s")
+LIST_SESSIONS = sql.SQL(
+    "SELECT {sfields} FROM {s} s WHERE s.thread_id = %(thread)s ORDER BY s.created_at, s.session_id"
+)
+LIST_LIVE_SESSIONS = sql.SQL(
+    "SELECT {sfields} FROM {s} s WHERE s.thread_id = %(thread)s"
+    " AND s.archived_at IS NULL ORDER BY s.created_at, s.session_id"
+)
+
+# The archive rule of a listing. The whole (or a cursor-bounded) thread: the
+# thread's own live and archived sessions are read once (sessions' thread_id
+# index) into two hashed sets; only a session whose row belongs to another thread,
+# or has none, is probed by key (NULL ids are left out of the NOT IN set: one
+# would make it match nothing). A page (limit): an anti-join.
+LIVE_IN_THREAD = sql.SQL(
+    "(m.session_id IS NULL"
+    " OR m.session_id IN (SELECT s.session_id FROM {s} s"
+    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NULL)"
+    " OR (m.session_id NOT IN (SELECT s.session_id FROM {s} s"
+    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NOT NULL"
+    " AND s.session_id IS NOT NULL)"
+    " AND NOT EXISTS (SELECT 1 FROM {s} s WHERE s.session_id = m.session_id"
+    " AND s.archived_at IS NOT NULL)))"
+)
+LIVE_ON_PAGE = sql.SQL(
+    "NOT EXISTS (SELECT 1 FROM {s} s WHERE s.session_id = m.session_id"
+    " AND s.archived_at IS NOT NULL)"
+)
+CURSOR_BOUND = sql.SQL(
+    "m.created_at {op}= (SELECT c.created_at FROM {name} c)"
+    " AND (m.created_at, m.message_id) {op} (SELECT c.created_at, c.message_id FROM {name} c)"
+)
+CURSOR_ROW = sql.SQL(
+    "{name} AS (SELECT created_at, message_id FROM {m}"
+    " WHERE thread_id = %(thread)s AND message_id = {param})"
+)
+# A marker row (``missing`` set) reports a cursor id that is not in the thread.
+CURSOR_MARKER = sql.SQL(
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, {label}"
+    " WHERE NOT EXISTS (SELECT 1 FROM {name})"
+)
+PAGE = sql.SQL("SELECT {mfields} FROM {m} m WHERE {where} ORDER BY {order}{limit}")
+PAGE_WITH_CURSORS = sql.SQL(
+    "WITH {ctes} SELECT p.*, NULL::text AS missing FROM ({page}) p{markers} ORDER BY 4, 1"
+)
