@@ -333,8 +333,6 @@ class FactoryContract(PersistenceAdapterContract):
         return contract_factory
 
     @pytest.fixture
-    async def adapter(  # pyright: ignore[reportIncompatibleMethodOverride]
-        self, contract_factory: AdapterFactory
-    ) -> AsyncIterator[PersistenceAdapter]:
+    async def adapter(self, contract_factory: AdapterFactory) -> AsyncIterator[PersistenceAdapter]:
         async with contract_factory() as adapter:
             yield adapter

@@ -111,7 +111,7 @@ def pg16() -> Iterator[PgServer]:
     if source == "dsn":
         yield PgServer(dsn=os.environ[DSN_ENV], source="dsn")
     elif source == "testcontainers":
-        from testcontainers.postgres import (  # pyright: ignore[reportMissingTypeStubs]
+        from testcontainers.postgres import (
             PostgresContainer,
         )
 

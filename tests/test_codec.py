@@ -36,10 +36,10 @@ from chat_persistence import (
     unstructure_parts,
     validate_messages,
 )
-from chat_persistence._codec import _make_decoder, _make_encoder  # pyright: ignore[reportPrivateUsage]
-from chat_persistence._fastcheck import _json as fast_json  # pyright: ignore[reportPrivateUsage]
-from chat_persistence._fastcheck import _make_check  # pyright: ignore[reportPrivateUsage]
-from chat_persistence._model import _extra_field, _require_one_of, _wire_validators  # pyright: ignore[reportPrivateUsage]
+from chat_persistence._codec import _make_decoder, _make_encoder
+from chat_persistence._fastcheck import _json as fast_json
+from chat_persistence._fastcheck import _make_check
+from chat_persistence._model import _extra_field, _require_one_of, _wire_validators
 from chat_persistence._partschema import wire
 from strategies import (
     KNOWN_TYPES,
@@ -456,7 +456,7 @@ def test_an_element_without_an_exact_string_type_is_malformed(item: Any) -> None
     for value in ([item], [{"type": "text", "text": "a"}, item]):
         decoded, caught = read(value)
         assert type(decoded[-1]) is UnknownPart
-        assert decoded[-1].raw is item  # pyright: ignore[reportAttributeAccessIssue]
+        assert decoded[-1].raw is item
         [warning] = caught
         assert "1 malformed" in str(warning.message)
 

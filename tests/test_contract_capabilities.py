@@ -135,7 +135,7 @@ def test_contract_require_fails_a_backend_without_it() -> None:
 class OldOnTheTemplate(MemoryPersistence):
     """An ``AdapterBase`` adapter that never implemented the ``_delete_messages`` hook."""
 
-    _delete_messages = AdapterBase._delete_messages  # pyright: ignore[reportAssignmentType]
+    _delete_messages = AdapterBase._delete_messages
 
 
 class OldOnTheProtocol:

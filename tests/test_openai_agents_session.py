@@ -123,7 +123,7 @@ async def test_concurrent_pops_never_return_one_item_twice(
 class WrappedMemory(MemoryPersistence):
     """An adapter on the template that never implemented ``_delete_messages`` (0.1)."""
 
-    _delete_messages = AdapterBase._delete_messages  # pyright: ignore[reportAssignmentType]
+    _delete_messages = AdapterBase._delete_messages
 
 
 async def test_pop_needs_delete_messages_and_names_the_adapter(thread_id: str) -> None:

@@ -46,7 +46,7 @@ class _PostgresContract(PersistenceAdapterContract):
         return lambda: PostgresPersistence(conninfo=schema.dsn, tables=tables, max_size=4)
 
     @pytest.fixture
-    async def adapter(  # pyright: ignore[reportIncompatibleMethodOverride]
+    async def adapter(
         self, reopen_adapter: Callable[[], PostgresPersistence]
     ) -> AsyncIterator[PostgresPersistence]:
         async with reopen_adapter() as adapter:

@@ -282,6 +282,28 @@ def contract(ctx: click.Context, url: str, only: tuple[str, ...], require: tuple
     safe against a live database. Exits 1 when any check failed, or when the
     backend lacks a capability given with --require.
     """
+    runner = _contract_runner()
+    # One probe first: against missing tables or an unreachable store every check
+    # would fail for the same reason, so say it once.
+    if not _schema_matches(_registry(ctx).create_adapter(url), url):
+        click.echo("Contract not run: the schema does not match.")
+        ctx.exit(EXIT_FAILED)
+    kwargs = _contract_options(runner, only, require)
+    try:
+        report = runner(url, **kwargs)
+    except ValueError as err:  # an unknown --only name, a bad target
+        if isinstance(err, PersistenceError):
+            raise
+        raise CannotRunError(_one_line(err)) from err
+    if inspect.isawaitable(report):
+        report = asyncio.run(_await(report))
+    click.echo(redact(report.format()))
+    if not report.passed:
+        ctx.exit(EXIT_FAILED)
+
+
+def _contract_runner() -> Callable[..., Any]:
+    """The installed suite's ``run_contract``, or a ``CannotRunError`` saying why not."""
     try:
         suite = importlib.import_module("chat_persistence_contract")
     except ImportError as err:
@@ -296,36 +318,28 @@ def contract(ctx: click.Context, url: str, only: tuple[str, ...], require: tuple
     run_contract = getattr(suite, "run_contract", None)
     if not callable(run_contract):
         raise CannotRunError("this chat-persistence-contract has no run_contract(); upgrade it")
-    runner = cast(Callable[..., Any], run_contract)
-    # One probe first: against missing tables or an unreachable store every check
-    # would fail for the same reason, so say it once.
-    if not _schema_matches(_registry(ctx).create_adapter(url), url):
-        click.echo("Contract not run: the schema does not match.")
-        ctx.exit(EXIT_FAILED)
+    return cast(Callable[..., Any], run_contract)
+
+
+def _contract_options(
+    runner: Callable[..., Any], only: tuple[str, ...], require: tuple[str, ...]
+) -> dict[str, Any]:
+    """The runner's keyword arguments for ``--only`` and ``--require``, if it takes them."""
+    taken = inspect.signature(runner).parameters
     kwargs: dict[str, Any] = {}
     if only:
-        if "only" not in inspect.signature(runner).parameters:
+        if "only" not in taken:
             raise CannotRunError(
                 "this version of chat-persistence-contract cannot run selected checks (--only)"
             )
         kwargs["only"] = list(only)
     if require:
-        if "required_capabilities" not in inspect.signature(runner).parameters:
+        if "required_capabilities" not in taken:
             raise CannotRunError(
                 "this version of chat-persistence-contract cannot require capabilities (--require)"
             )
         kwargs["required_capabilities"] = list(require)
-    try:
-        report = runner(url, **kwargs)
-    except ValueError as err:  # an unknown --only name, a bad target
-        if isinstance(err, PersistenceError):
-            raise
-        raise CannotRunError(_one_line(err)) from err
-    if inspect.isawaitable(report):
-        report = asyncio.run(_await(report))
-    click.echo(redact(report.format()))
-    if not report.passed:
-        ctx.exit(EXIT_FAILED)
+    return kwargs
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:

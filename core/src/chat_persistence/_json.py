@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import TypeAlias, cast
 
 from ._errors import InvalidMessageError
@@ -62,6 +63,38 @@ def check_json(field: str, value: object, *, message_id: str | None = None) -> N
 
 
 def _json_problem(value: object, path: str, depth: int) -> tuple[str, str, object] | None:
+    # One frame per level of nesting (the limit is 512 levels).
+    kind = type(value)
+    if kind is not list and kind is not dict:
+        return _scalar_problem(value, path)
+    if depth >= _MAX_DEPTH:
+        return (path, f"nests deeper than {_MAX_DEPTH} levels", value)
+    is_dict = kind is dict
+    items: Iterable[tuple[object, object]] = (
+        cast(dict[object, object], value).items()
+        if is_dict
+        else enumerate(cast(list[object], value))
+    )
+    for key, item in items:
+        if is_dict:
+            key_problem = _key_problem(key)
+            if key_problem is not None:
+                return (path, key_problem, value)
+        where = f"{path}[{key!r}]" if is_dict else f"{path}[{key}]"
+        problem = _json_problem(item, where, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _key_problem(key: object) -> str | None:
+    if type(key) is not str:
+        return f"has a key that is not a string: {key!r}"
+    problem = text_problem(key)
+    return None if problem is None else f"key {key!r} {problem}"
+
+
+def _scalar_problem(value: object, path: str) -> tuple[str, str, object] | None:
     if value is None or value is True or value is False:
         return None
     kind = type(value)
@@ -76,23 +109,4 @@ def _json_problem(value: object, path: str, depth: int) -> tuple[str, str, objec
         if math.isfinite(cast(float, value)):
             return None
         return (path, "must be a finite number (NaN and Infinity are not JSON)", value)
-    if depth >= _MAX_DEPTH:
-        return (path, f"nests deeper than {_MAX_DEPTH} levels", value)
-    if kind is list:
-        for i, item in enumerate(cast(list[object], value)):
-            problem = _json_problem(item, f"{path}[{i}]", depth + 1)
-            if problem is not None:
-                return problem
-        return None
-    if kind is dict:
-        for key, item in cast(dict[object, object], value).items():
-            if type(key) is not str:
-                return (path, f"has a key that is not a string: {key!r}", value)
-            key_problem = text_problem(key)
-            if key_problem is not None:
-                return (path, f"key {key!r} {key_problem}", value)
-            problem = _json_problem(item, f"{path}[{key!r}]", depth + 1)
-            if problem is not None:
-                return problem
-        return None
     return (path, f"is not a JSON value: {kind.__name__}", value)

@@ -118,7 +118,7 @@ class Registry:
                 config = DEFAULT_URL
         if isinstance(config, str):
             return self._resolve_url(config)
-        if isinstance(config, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+        if isinstance(config, Mapping):
             options = dict(config)
             name = options.pop("backend", None)
             if not isinstance(name, str):

@@ -187,13 +187,7 @@ class SqlitePersistence(AdapterBase):
             params: list[object] = [thread_id]
             if query.session_id is not None:
                 params.append(query.session_id)
-            bounds: dict[str, tuple[object, object]] = {}
-            for which, cursor in (("before", query.before), ("after", query.after)):
-                if cursor is not None:
-                    row = conn.execute(self._q.cursor, (thread_id, cursor)).fetchone()
-                    if row is None:
-                        raise query.cursor_not_found(thread_id, which)
-                    bounds[which] = (row[0], row[1])
+            bounds = self._cursor_bounds(conn, thread_id, query)
             for which in ("after", "before"):
                 if which in bounds:
                     created, rowid = bounds[which]
@@ -216,6 +210,19 @@ class SqlitePersistence(AdapterBase):
         if query.newest_first:
             rows.reverse()
         return messages_from_rows(thread_id, rows)
+
+    def _cursor_bounds(
+        self, conn: sqlite3.Connection, thread_id: str, query: ListQuery
+    ) -> dict[str, tuple[object, object]]:
+        """Each cursor's ``(created_at, rowid)``; ``NotFoundError`` for an unknown one."""
+        bounds: dict[str, tuple[object, object]] = {}
+        for which, cursor in (("before", query.before), ("after", query.after)):
+            if cursor is not None:
+                row = conn.execute(self._q.cursor, (thread_id, cursor)).fetchone()
+                if row is None:
+                    raise query.cursor_not_found(thread_id, which)
+                bounds[which] = (row[0], row[1])
+        return bounds
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._worker.run(

@@ -55,7 +55,9 @@ class Queries:
         )
         self.delete_thread_sessions = f"DELETE FROM {s} WHERE thread_id = ?"
         self.delete_thread_messages = f"DELETE FROM {m} WHERE thread_id = ?"
+        self._session_statements(s)
 
+    def _session_statements(self, s: str) -> None:
         self.get_session = f"SELECT {SESSION_FIELDS} FROM {s} WHERE session_id = ?"
         self.session_updated_at = f"SELECT updated_at FROM {s} WHERE session_id = ?"
         self.list_sessions = (
