@@ -28,6 +28,7 @@ from chat_persistence.storage import json_text, no_time_left
 from ._connections import Conn, Connections
 from ._encoding import UNTRANSLATABLE, Candidate, not_storable
 from ._options import PostgresOptions
+from ._pipeline import in_one_transaction
 from ._queries import Queries, Statement
 from ._resilience import RetryPolicy
 from ._rows import (
@@ -118,6 +119,13 @@ class PostgresPersistence(AdapterBase):
     def pool_timeout(self) -> float:
         """Seconds an operation waits for a pooled connection."""
         return float(self.options.pool_timeout)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether this adapter runs the statements of a distributed database
+        (Citus; see ``PostgresOptions.distributed``): as configured, or as found
+        when it opened (False before that, when not configured)."""
+        return bool(self._connections.distributed)
 
     @property
     def prepare_threshold(self) -> int | None:
@@ -232,9 +240,16 @@ class PostgresPersistence(AdapterBase):
             cur = our_cursor(conn, saved_reader, clamp_times=clamp_times)
             if single:
                 return await self._single.run(
-                    cur, self._q, thread_id, params, one_statement=one_statement
+                    cur,
+                    self._q,
+                    thread_id,
+                    params,
+                    one_statement=one_statement,
+                    distributed=self.distributed,
                 )
-            return await save_behind_lock(cur, self._q, thread_id, upsert, params)
+            return await save_behind_lock(
+                cur, self._q, thread_id, upsert, params, distributed=self.distributed
+            )
 
         async def save(conn: Conn) -> list[SavedRow]:
             try:
@@ -313,15 +328,22 @@ class PostgresPersistence(AdapterBase):
         return rows[0] if rows else None
 
     async def _delete_thread(self, thread_id: str) -> None:
-        """One statement. Not retried on a lost connection: a second delete could
-        also remove what another writer saved after the first one committed."""
+        """Two deletes (sessions, messages) in one pipeline and one transaction. Not
+        retried on a lost connection: a second delete could also remove what
+        another writer saved after the first one committed."""
+        params = {"thread": thread_id}
 
         async def delete(conn: Conn) -> None:
-            await our_cursor(conn, saved_reader, clamp_times=False).execute(
-                self._q.delete_thread, {"thread": thread_id}
+            cur = our_cursor(conn, saved_reader, clamp_times=False)
+            await in_one_transaction(
+                conn,
+                [
+                    (cur, self._q.delete_thread_sessions, params),
+                    (cur, self._q.delete_thread_messages, params),
+                ],
+                explicit=self.distributed,
             )
 
-        params = {"thread": thread_id}
         await self._run("delete_thread", delete, retry=False, texts=lambda: _param_texts(params))
 
     async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:

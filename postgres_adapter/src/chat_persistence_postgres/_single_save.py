@@ -1,10 +1,12 @@
 """Saving behind the thread lock, and the one-statement form of a single save.
 
-A batch runs the lock and its upsert in a pipeline (one round trip, one implicit
+A batch runs the lock and its upsert in a pipeline (one round trip, one
 transaction). A single message is saved by one statement that takes the lock
 itself when it can prove its snapshot fresh (docs/postgres.md, "Single-message
 saves"); when it cannot, it writes nothing, and the save runs behind the lock in
-a pipeline, as do the next ``PAUSE`` single saves of the adapter.
+a pipeline, as do the next ``PAUSE`` single saves of the adapter. On Citus
+(``distributed``) every save runs behind the lock taken on the thread's shard, in
+an explicit transaction (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import tuple_row
 
+from ._pipeline import in_one_transaction
 from ._queries import Queries, Statement
 
 logger = logging.getLogger("chat_persistence.postgres")
@@ -34,15 +37,19 @@ async def save_behind_lock(
     thread_id: str,
     upsert: Statement,
     params: Mapping[str, object],
+    *,
+    distributed: bool,
 ) -> list[SavedRow]:
-    """The lock and the upsert in one pipeline: in autocommit they run in one
-    implicit transaction, ended by the pipeline's single Sync."""
-    conn = cur.connection
+    """The lock and the upsert in one pipeline and one transaction. Distributed,
+    the lock is the one routed to the thread's shard."""
     # Its own cursor: the lock's result has none of the columns ``cur`` reads.
-    lock = AsyncCursor(conn, row_factory=tuple_row)
-    async with conn.pipeline():
-        await lock.execute(queries.lock_thread, {"thread": thread_id})
-        await cur.execute(upsert, params)
+    lock = AsyncCursor(cur.connection, row_factory=tuple_row)
+    lock_thread = queries.lock_thread_on_shard if distributed else queries.lock_thread
+    await in_one_transaction(
+        cur.connection,
+        [(lock, lock_thread, {"thread": thread_id}), (cur, upsert, params)],
+        explicit=distributed,
+    )
     return await cur.fetchall()
 
 
@@ -68,15 +75,20 @@ class SingleSave:
         params: Mapping[str, Any],
         *,
         one_statement: bool,
+        distributed: bool,
     ) -> list[SavedRow]:
         """Save one message: in one statement when it proves its snapshot, else
-        behind the lock in a pipeline."""
-        if one_statement:
+        behind the lock in a pipeline. Distributed, always behind the lock: Citus
+        runs the one statement as a read on the shard's node, which releases the
+        lock when that read ends, and a write after it."""
+        if one_statement and not distributed:
             await cur.execute(queries.save_message_locked, params)
             if rows := await cur.fetchall():
                 return rows
             self._unproven(thread_id)
-        return await save_behind_lock(cur, queries, thread_id, queries.save_message, params)
+        return await save_behind_lock(
+            cur, queries, thread_id, queries.save_message, params, distributed=distributed
+        )
 
     def _unproven(self, thread_id: str) -> None:
         # Another transaction ended while the one-statement save waited or started:
