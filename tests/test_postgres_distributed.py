@@ -71,7 +71,7 @@ class _DistributedContract(PersistenceAdapterContract):
         )
 
     @pytest.fixture
-    async def adapter(  # pyright: ignore[reportIncompatibleMethodOverride]
+    async def adapter(
         self, reopen_adapter: Callable[[], PostgresPersistence]
     ) -> AsyncIterator[PostgresPersistence]:
         async with reopen_adapter() as adapter:
@@ -377,7 +377,7 @@ def _refusal(conn: psycopg.Connection[tuple[object, ...]], expression: str) -> s
     """Why PostgreSQL will not index ``expression``, or None when it will."""
     try:
         with conn.transaction():
-            conn.execute(f"CREATE INDEX ON probe (({expression}))".encode())  # pyright: ignore[reportArgumentType]
+            conn.execute(f"CREATE INDEX ON probe (({expression}))".encode())
             raise psycopg.Rollback
     except psycopg.errors.InvalidObjectDefinition as err:
         return str(err)
@@ -405,7 +405,7 @@ def test_every_set_expression_is_one_citus_accepts(pg16: PgServer) -> None:
     assert len(expressions) == 5 + 2 + 3 + 3 + 5
     columns = [f"{p}_{c} {t}" for p in ("s", "excluded") for c, t in _PROBE_COLUMNS.items()]
     with pg16.connect() as conn:
-        conn.execute(f"CREATE TEMP TABLE probe ({', '.join(columns)}, now_ timestamptz)".encode())  # pyright: ignore[reportArgumentType]
+        conn.execute(f"CREATE TEMP TABLE probe ({', '.join(columns)}, now_ timestamptz)".encode())
         # The rule has teeth: the form these statements had before is refused.
         old = _refusal(conn, "greatest(now(), s_updated_at + interval '1 microsecond')")
         assert old is not None

@@ -19,6 +19,7 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import tuple_row
 
+from ._connections import Connections
 from ._pipeline import in_one_transaction
 from ._queries import Queries, Statement
 
@@ -54,11 +55,31 @@ async def save_behind_lock(
 
 
 class SingleSave:
-    """The single-message save of one adapter, and its pause counter."""
+    """The saves of one adapter behind the thread lock, and the pause counter of
+    its one-statement single saves."""
 
-    def __init__(self) -> None:
+    def __init__(self, connections: Connections) -> None:
         self.pause = 0
         """Single saves left to run as a pipeline before the one-statement form again."""
+        self._connections = connections
+
+    @property
+    def distributed(self) -> bool:
+        """Whether saves take the lock on the thread's shard, in explicit transactions."""
+        return bool(self._connections.distributed)
+
+    async def behind_lock(
+        self,
+        cur: AsyncCursor[SavedRow],
+        queries: Queries,
+        thread_id: str,
+        upsert: Statement,
+        params: Mapping[str, object],
+    ) -> list[SavedRow]:
+        """``save_behind_lock`` in this adapter's mode."""
+        return await save_behind_lock(
+            cur, queries, thread_id, upsert, params, distributed=self.distributed
+        )
 
     def use_one_statement(self) -> bool:
         """Whether the next single save tries the one-statement form (counts the pause down)."""
@@ -75,20 +96,17 @@ class SingleSave:
         params: Mapping[str, Any],
         *,
         one_statement: bool,
-        distributed: bool,
     ) -> list[SavedRow]:
         """Save one message: in one statement when it proves its snapshot, else
         behind the lock in a pipeline. Distributed, always behind the lock: Citus
         runs the one statement as a read on the shard's node, which releases the
         lock when that read ends, and a write after it."""
-        if one_statement and not distributed:
+        if one_statement and not self.distributed:
             await cur.execute(queries.save_message_locked, params)
             if rows := await cur.fetchall():
                 return rows
             self._unproven(thread_id)
-        return await save_behind_lock(
-            cur, queries, thread_id, queries.save_message, params, distributed=distributed
-        )
+        return await self.behind_lock(cur, queries, thread_id, queries.save_message, params)
 
     def _unproven(self, thread_id: str) -> None:
         # Another transaction ended while the one-statement save waited or started:
