@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncCursor, pq
@@ -23,11 +23,12 @@ from chat_persistence import (
     stored_message,
     unstructure_parts,
 )
-from chat_persistence.storage import json_text, no_time_left
+from chat_persistence.storage import no_time_left
 
 from ._connections import Conn, Connections
-from ._encoding import UNTRANSLATABLE, Candidate, not_storable
+from ._encoding import UNTRANSLATABLE, Candidate, message_texts, not_storable, param_texts
 from ._options import PostgresOptions
+from ._pipeline import in_one_transaction
 from ._queries import Queries, Statement
 from ._resilience import RetryPolicy
 from ._rows import (
@@ -40,7 +41,7 @@ from ._rows import (
     utc,
 )
 from ._schema import SchemaReport, inspect_schema
-from ._single_save import SavedRow, SingleSave, save_behind_lock
+from ._single_save import SavedRow, SingleSave
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
@@ -112,12 +113,19 @@ class PostgresPersistence(AdapterBase):
         self._host_pool: AsyncConnectionPool[Any] | None = options.pool
         self._connections = Connections(options, self.retry)
         self._q = Queries(self.tables)
-        self._single = SingleSave()
+        self._single = SingleSave(self._connections)
 
     @property
     def pool_timeout(self) -> float:
         """Seconds an operation waits for a pooled connection."""
         return float(self.options.pool_timeout)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether this adapter runs the statements of a distributed database
+        (Citus; see ``PostgresOptions.distributed``): as configured, or as found
+        when it opened (False before that, when not configured)."""
+        return bool(self._connections.distributed)
 
     @property
     def prepare_threshold(self) -> int | None:
@@ -197,7 +205,7 @@ class PostgresPersistence(AdapterBase):
             await cur.execute(query, params)
             return await cur.fetchall()
 
-        return await self._run(operation, fetch, retry=retry, texts=lambda: _param_texts(params))
+        return await self._run(operation, fetch, retry=retry, texts=lambda: param_texts(params))
 
     # -- messages ---------------------------------------------------------------
 
@@ -234,7 +242,7 @@ class PostgresPersistence(AdapterBase):
                 return await self._single.run(
                     cur, self._q, thread_id, params, one_statement=one_statement
                 )
-            return await save_behind_lock(cur, self._q, thread_id, upsert, params)
+            return await self._single.behind_lock(cur, self._q, thread_id, upsert, params)
 
         async def save(conn: Conn) -> list[SavedRow]:
             try:
@@ -248,7 +256,7 @@ class PostgresPersistence(AdapterBase):
 
         try:
             rows = await self._run(
-                "save_messages", save, retry=True, texts=lambda: _message_texts(thread_id, messages)
+                "save_messages", save, retry=True, texts=lambda: message_texts(thread_id, messages)
             )
         except psycopg.errors.InvalidDatetimeFormat as err:
             detail = err.diag.message_primary or ""
@@ -313,16 +321,18 @@ class PostgresPersistence(AdapterBase):
         return rows[0] if rows else None
 
     async def _delete_thread(self, thread_id: str) -> None:
-        """One statement. Not retried on a lost connection: a second delete could
-        also remove what another writer saved after the first one committed."""
+        """Two deletes (sessions, messages) in one pipeline and one transaction. Not
+        retried on a lost connection: a second delete could also remove what
+        another writer saved after the first one committed."""
+        params = {"thread": thread_id}
 
         async def delete(conn: Conn) -> None:
-            await our_cursor(conn, saved_reader, clamp_times=False).execute(
-                self._q.delete_thread, {"thread": thread_id}
-            )
+            cur = our_cursor(conn, saved_reader, clamp_times=False)
+            deletes = (self._q.delete_thread_sessions, self._q.delete_thread_messages)
+            steps = [(cur, statement, params) for statement in deletes]
+            await in_one_transaction(conn, steps, explicit=self.distributed)
 
-        params = {"thread": thread_id}
-        await self._run("delete_thread", delete, retry=False, texts=lambda: _param_texts(params))
+        await self._run("delete_thread", delete, retry=False, texts=lambda: param_texts(params))
 
     async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:
         """One statement (``DELETE ... RETURNING``, ordered); not retried, as
@@ -431,41 +441,6 @@ class PostgresPersistence(AdapterBase):
             return await inspect_schema(conn, self.tables, strict=strict)
 
         return await self._run("check_schema", inspect, retry=True, texts=list)
-
-
-_PARAM_FIELDS = {
-    "thread": "thread_id",
-    "message": "message_id",
-    "id": "session_id",
-    "session": "session_id",
-    "sdk": "sdk_version",
-    "state": "Session.state",
-    "metadata": "Session.metadata",
-}
-
-
-def _param_texts(params: Mapping[str, object]) -> list[Candidate]:
-    texts: list[Candidate] = []
-    for name, value in params.items():
-        if isinstance(value, Jsonb):
-            value = json_text(value.obj)
-        elif isinstance(value, list):
-            value = "\n".join(v for v in cast(list[object], value) if isinstance(v, str))
-        if isinstance(value, str):
-            texts.append((_PARAM_FIELDS.get(name, name), None, value))
-    return texts
-
-
-def _message_texts(thread_id: str, messages: tuple[Message, ...]) -> list[Candidate]:
-    texts: list[Candidate] = [("thread_id", None, thread_id)]
-    for m in messages:
-        texts += [
-            ("Message.id", m.id, m.id),
-            ("Message.role", m.id, m.role),
-            ("Message.session_id", m.id, m.session_id or ""),
-            ("Message.parts", m.id, json_text(unstructure_parts(m.parts))),
-        ]
-    return texts
 
 
 def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:

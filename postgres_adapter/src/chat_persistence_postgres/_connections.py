@@ -4,6 +4,7 @@ connections out of it, and retries when a connection is lost."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -50,6 +51,9 @@ class Connections:
         """Whether each operation runs in an explicit read committed transaction:
         set when a write found the session's isolation to be another level."""
         self._secrets = Secrets(options.conninfo)
+        self.distributed: bool | None = options.distributed
+        """Whether the database is distributed (Citus): configured, or found on
+        the first connection (None until then)."""
 
     async def open(self) -> None:
         """Take the host's pool, or open our own and wait for its first connections.
@@ -103,6 +107,10 @@ class Connections:
                 raise StorageUnavailableError("postgres", self._secrets.line(cause)) from cause
             raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
         self.pool = pool
+        if self.distributed is None and self.options.min_size > 0:
+            # A connection is open anyway: learn the database's kind now, not
+            # in the first operation.
+            await self.run("open", _nothing, retry=True)
 
     async def _check_host_pool(self, pool: AsyncConnectionPool[Any]) -> None:
         """Refuse a host pool whose connections cannot be used (see
@@ -114,6 +122,9 @@ class Connections:
             return
         try:
             check_client_encoding(conn)
+            if self.distributed is None:
+                with contextlib.suppress(psycopg.Error):  # else the first operation asks
+                    await self._borrowed(conn, _nothing)
         finally:
             await pool.putconn(conn)
 
@@ -269,6 +280,7 @@ class Connections:
 
     async def _borrowed(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
         if self._host_pool is None:
+            await self._detect(conn)
             return await self._isolated(conn, work)
         check_client_encoding(conn)
         # A host connection: borrow it in autocommit (so one statement is one round
@@ -278,10 +290,21 @@ class Connections:
         if self.options.pgbouncer:
             conn.prepare_threshold = None
         try:
+            await self._detect(conn)
             return await self._isolated(conn, work)
         finally:
             conn.prepare_threshold = threshold
             await _restore_autocommit(conn, autocommit)
+
+    async def _detect(self, conn: Conn) -> None:
+        """Find whether the database is distributed, once (one round trip)."""
+        if self.distributed is None:
+            cur = AsyncCursor(conn, row_factory=tuple_row)
+            await cur.execute(_CITUS_INSTALLED)
+            row = await cur.fetchone()
+            self.distributed = bool(row and row[0])
+            if self.distributed:
+                logger.info("the database has the citus extension: distributed statements")
 
     async def _isolated(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
         """``work`` as it is (autocommit), or, once the server's default isolation
@@ -299,6 +322,13 @@ class Connections:
             raise
         await command.execute(b"COMMIT")
         return result
+
+
+_CITUS_INSTALLED = b"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+
+
+async def _nothing(conn: Conn) -> None:
+    """An operation that only takes a connection (and so learns the database's kind)."""
 
 
 async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:

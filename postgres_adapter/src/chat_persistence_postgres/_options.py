@@ -68,6 +68,11 @@ def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise _error(attribute.name, f"{attribute.name!r} must be True or False, not {value!r}")
 
 
+def _flag_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _flag(_, attribute, value)
+
+
 def _seconds(*, positive: bool) -> Any:
     def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         ok = (
@@ -112,6 +117,10 @@ class PostgresOptions:
       prepared on the server (None: never). Ignored when ``pgbouncer`` is True.
     - ``strict_schema``: ``validate_schema()`` also checks column types,
       nullability and primary keys, and logs the recommended indexes that are missing.
+    - ``distributed``: True on Citus, the distributed PostgreSQL: every save and
+      ``delete_thread`` runs in an explicit transaction, the thread lock taken on
+      the thread's shard (docs/scaling.md); False on one server. None (the
+      default): detected when the adapter opens, from the citus extension.
     """
 
     conninfo: str | None = attrs.field(default=None, validator=_conninfo)
@@ -126,6 +135,7 @@ class PostgresOptions:
     pgbouncer: bool = attrs.field(default=False, validator=_flag)
     prepare_threshold: int | None = attrs.field(default=5, validator=_threshold)
     strict_schema: bool = attrs.field(default=False, validator=_flag)
+    distributed: bool | None = attrs.field(default=None, validator=_flag_or_none)
 
     def __attrs_post_init__(self) -> None:
         if (self.pool is None) == (self.conninfo is None):

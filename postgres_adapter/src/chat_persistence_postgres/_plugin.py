@@ -27,9 +27,9 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
 
     Our own query parameters (``messages_table``, ``sessions_table``,
     ``sdk_version``, ``min_size``, ``max_size``, ``pool_timeout``, ``retries``,
-    ``retry_backoff``, ``pgbouncer``, ``prepare_threshold``, ``strict_schema``) are
-    taken out; the rest of the URL, every other libpq parameter included, is the
-    ``conninfo``, unchanged.
+    ``retry_backoff``, ``pgbouncer``, ``prepare_threshold``, ``strict_schema``,
+    ``distributed``: ``true``, ``false`` or ``auto``) are taken out; the rest of
+    the URL, every other libpq parameter included, is the ``conninfo``, unchanged.
     """
     # Split by hand, not urlsplit/urlunsplit: they rewrite "postgresql:///db"
     # (no host: the default socket) as "postgresql:/db", which libpq refuses.
@@ -53,6 +53,8 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
         options["tables"] = tables
     if (raw.get("prepare_threshold") or "1").lower() in _NO_THRESHOLD:
         raw["prepare_threshold"] = None  # the one value that is not a number
+    if (raw.get("distributed") or "").lower() == "auto":
+        raw["distributed"] = None  # detected when the adapter opens
     options.update(raw)  # strings: the registry converts them to the options' types
     return options
 

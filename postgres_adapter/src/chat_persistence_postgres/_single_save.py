@@ -1,10 +1,12 @@
 """Saving behind the thread lock, and the one-statement form of a single save.
 
-A batch runs the lock and its upsert in a pipeline (one round trip, one implicit
+A batch runs the lock and its upsert in a pipeline (one round trip, one
 transaction). A single message is saved by one statement that takes the lock
 itself when it can prove its snapshot fresh (docs/postgres.md, "Single-message
 saves"); when it cannot, it writes nothing, and the save runs behind the lock in
-a pipeline, as do the next ``PAUSE`` single saves of the adapter.
+a pipeline, as do the next ``PAUSE`` single saves of the adapter. On Citus
+(``distributed``) every save runs behind the lock taken on the thread's shard, in
+an explicit transaction (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import tuple_row
 
+from ._connections import Connections
+from ._pipeline import in_one_transaction
 from ._queries import Queries, Statement
 
 logger = logging.getLogger("chat_persistence.postgres")
@@ -34,24 +38,48 @@ async def save_behind_lock(
     thread_id: str,
     upsert: Statement,
     params: Mapping[str, object],
+    *,
+    distributed: bool,
 ) -> list[SavedRow]:
-    """The lock and the upsert in one pipeline: in autocommit they run in one
-    implicit transaction, ended by the pipeline's single Sync."""
-    conn = cur.connection
+    """The lock and the upsert in one pipeline and one transaction. Distributed,
+    the lock is the one routed to the thread's shard."""
     # Its own cursor: the lock's result has none of the columns ``cur`` reads.
-    lock = AsyncCursor(conn, row_factory=tuple_row)
-    async with conn.pipeline():
-        await lock.execute(queries.lock_thread, {"thread": thread_id})
-        await cur.execute(upsert, params)
+    lock = AsyncCursor(cur.connection, row_factory=tuple_row)
+    lock_thread = queries.lock_thread_on_shard if distributed else queries.lock_thread
+    await in_one_transaction(
+        cur.connection,
+        [(lock, lock_thread, {"thread": thread_id}), (cur, upsert, params)],
+        explicit=distributed,
+    )
     return await cur.fetchall()
 
 
 class SingleSave:
-    """The single-message save of one adapter, and its pause counter."""
+    """The saves of one adapter behind the thread lock, and the pause counter of
+    its one-statement single saves."""
 
-    def __init__(self) -> None:
+    def __init__(self, connections: Connections) -> None:
         self.pause = 0
         """Single saves left to run as a pipeline before the one-statement form again."""
+        self._connections = connections
+
+    @property
+    def distributed(self) -> bool:
+        """Whether saves take the lock on the thread's shard, in explicit transactions."""
+        return bool(self._connections.distributed)
+
+    async def behind_lock(
+        self,
+        cur: AsyncCursor[SavedRow],
+        queries: Queries,
+        thread_id: str,
+        upsert: Statement,
+        params: Mapping[str, object],
+    ) -> list[SavedRow]:
+        """``save_behind_lock`` in this adapter's mode."""
+        return await save_behind_lock(
+            cur, queries, thread_id, upsert, params, distributed=self.distributed
+        )
 
     def use_one_statement(self) -> bool:
         """Whether the next single save tries the one-statement form (counts the pause down)."""
@@ -70,13 +98,15 @@ class SingleSave:
         one_statement: bool,
     ) -> list[SavedRow]:
         """Save one message: in one statement when it proves its snapshot, else
-        behind the lock in a pipeline."""
-        if one_statement:
+        behind the lock in a pipeline. Distributed, always behind the lock: Citus
+        runs the one statement as a read on the shard's node, which releases the
+        lock when that read ends, and a write after it."""
+        if one_statement and not self.distributed:
             await cur.execute(queries.save_message_locked, params)
             if rows := await cur.fetchall():
                 return rows
             self._unproven(thread_id)
-        return await save_behind_lock(cur, queries, thread_id, queries.save_message, params)
+        return await self.behind_lock(cur, queries, thread_id, queries.save_message, params)
 
     def _unproven(self, thread_id: str) -> None:
         # Another transaction ended while the one-statement save waited or started:

@@ -26,14 +26,34 @@ committed (the session's ``default_transaction_isolation`` is another level)."""
 # In every write, evaluated once before anything is written (it has no column, so
 # the planner makes it a one-time filter): our ordering and upserts rely on read
 # committed, and a session default of repeatable read or serializable would
-# silently break them (docs/postgres.md, "Isolation").
+# silently break them (docs/postgres.md, "Isolation"). Under read committed the
+# nullif is NULL and so is the cast; under another level the cast of the marked
+# text fails. No CASE: Citus refuses CASE (and COALESCE) over a non-immutable
+# function in a modification's WHERE.
 _READ_COMMITTED = (
-    "(CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN true"
-    " ELSE ('" + ISOLATION_MARK + "' || current_setting('transaction_isolation'))::boolean"
-    " END)"
+    "(('" + ISOLATION_MARK + "' || nullif(current_setting('transaction_isolation'),"
+    " 'read committed'))::boolean IS NULL)"
+)
+
+# A stored updated_at plus 1 us, in immutable functions only (timestamptz +
+# interval is stable, since an interval of days or months depends on the time
+# zone): Citus refuses anything else on a column in UPDATE ... SET and ON
+# CONFLICT DO UPDATE SET, and computes now() once, on the coordinator, for every
+# replica of a reference table. The same instant as "s.updated_at + 1 us".
+_NEXT_UPDATED_AT = (
+    "(((s.updated_at AT TIME ZONE 'UTC') + interval '1 microsecond') AT TIME ZONE 'UTC')"
 )
 
 LOCK_THREAD = sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed}))")
+# The same lock taken where the thread's rows live: on Citus a statement that
+# reads only the thread's shard runs on that shard's node, and this one reads no
+# row of it (LIMIT 0) yet always returns one row, so the lock is always taken.
+# Run in an explicit transaction, so that the node keeps it until the write that
+# follows commits there (docs/scaling.md). On one server: the same lock.
+LOCK_THREAD_ON_SHARD = sql.SQL(
+    "SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed}))"
+    " FROM (SELECT count(*) FROM (SELECT 1 FROM {m} WHERE thread_id = %(thread)s LIMIT 0) z) x"
+)
 
 _UPSERT_TAIL = """
 ON CONFLICT (thread_id, message_id) DO UPDATE
@@ -169,9 +189,14 @@ GET_MESSAGE = sql.SQL(
     "SELECT {mfields} FROM {m} m WHERE m.thread_id = %(thread)s AND m.message_id = %(message)s"
 )
 
-DELETE_THREAD = sql.SQL(
-    "WITH gone AS (DELETE FROM {s} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED + ")"
-    " DELETE FROM {m} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
+# Two statements, run in one transaction: on Citus, a data-modifying CTE on the
+# sessions reference table would be sent with the messages to the thread's shard
+# and delete the session rows of that node's replica only.
+DELETE_THREAD_SESSIONS = sql.SQL(
+    "DELETE FROM {s} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
+)
+DELETE_THREAD_MESSAGES = sql.SQL(
+    "DELETE FROM {m} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
 )
 
 # Under read committed a row another DELETE removed first is skipped, so two
@@ -196,7 +221,9 @@ ON CONFLICT (session_id) DO UPDATE
         sdk_version = excluded.sdk_version,
         state_json = excluded.state_json,
         metadata_json = excluded.metadata_json,
-        updated_at = greatest(now(), s.updated_at + interval '1 microsecond')
+        updated_at = greatest(excluded.updated_at, """
+    + _NEXT_UPDATED_AT
+    + """)
 RETURNING {sfields}
 """
 )
@@ -214,7 +241,9 @@ WITH written AS (
         sdk_version = %(sdk)s,
         state_json = %(state)s::jsonb,
         metadata_json = %(metadata)s::jsonb,
-        updated_at = greatest(now(), s.updated_at + interval '1 microsecond')
+        updated_at = greatest(now(), """
+    + _NEXT_UPDATED_AT
+    + """)
     WHERE s.session_id = %(id)s AND s.updated_at = %(expected)s::timestamptz AND """
     + _READ_COMMITTED
     + """
@@ -243,10 +272,12 @@ WHERE """
     + _READ_COMMITTED
     + """
 ON CONFLICT (session_id) DO UPDATE
-    SET archived_at = coalesce(s.archived_at, now()),
+    SET archived_at = coalesce(s.archived_at, excluded.archived_at),
         updated_at = CASE
             WHEN s.archived_at IS NULL
-            THEN greatest(now(), s.updated_at + interval '1 microsecond')
+            THEN greatest(excluded.updated_at, """
+    + _NEXT_UPDATED_AT
+    + """)
             ELSE s.updated_at
         END
 RETURNING {sfields}
