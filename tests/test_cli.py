@@ -185,8 +185,9 @@ def test_ddl_of_a_hand_registered_backend() -> None:
     assert result.output == "-- m chat_sessions\n"
 
 
-def test_ddl_with_one_name_for_both_tables_is_exit_2() -> None:
-    result = run(["ddl", "--messages-table", "app.chat", "--sessions-table", "app.chat"])
+@pytest.mark.parametrize("second", ["app.chat", '"app"."chat"', 'app."chat"'])
+def test_ddl_with_one_name_for_both_tables_is_exit_2(second: str) -> None:
+    result = run(["ddl", "--messages-table", "app.chat", "--sessions-table", second])
     assert_clean_error(result, EXIT_CONFIG, "two names")
 
 
@@ -285,6 +286,26 @@ def test_ddl_output_passes_check_on_a_real_postgres(pg_schema: PgSchema) -> None
     assert "missing column parts_json" in drifted.output
     assert "missing table" in drifted.output
     assert "chat_sessions" in drifted.output
+
+
+def test_ddl_for_new_schemas_runs_as_is_and_passes_check(pg_schema: PgSchema) -> None:
+    schemas = [f"{pg_schema.name}_m", f"{pg_schema.name} S"]
+    messages, sessions = f"{schemas[0]}.m", f'"{schemas[1]}"."S s"'
+    ddl = run(["ddl", "--messages-table", messages, "--sessions-table", sessions])
+    assert ddl.exit_code == 0, ddl.output
+    assert ddl.output.count("create schema if not exists") == 2
+    try:
+        with psycopg.connect(pg_schema.dsn, autocommit=True) as conn:
+            conn.execute(ddl.output.encode())
+        url = f"{pg_schema.dsn}{'&' if '?' in pg_schema.dsn else '?'}"
+        url += f"messages_table={messages}&sessions_table=%22{schemas[1]}%22.%22S%20s%22"
+        ok = run(["check", f"{url}&strict_schema=true"])
+        assert ok.exit_code == 0, ok.output
+    finally:
+        with psycopg.connect(pg_schema.dsn, autocommit=True) as conn:
+            for schema in schemas:
+                drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                conn.execute(drop.format(sql.Identifier(schema)))
 
 
 # -- contract ----------------------------------------------------------------------------------
