@@ -26,10 +26,10 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
     """Options from a ``postgres://`` or ``postgresql://`` URL.
 
     Our own query parameters (``messages_table``, ``sessions_table``,
-    ``sdk_version``, ``min_size``, ``max_size``, ``pool_timeout``, ``retries``,
-    ``retry_backoff``, ``pgbouncer``, ``prepare_threshold``, ``strict_schema``) are
-    taken out; the rest of the URL, every other libpq parameter included, is the
-    ``conninfo``, unchanged.
+    ``sdk_version``, ``min_size``, ``max_size``, ``connect_timeout``,
+    ``pool_timeout``, ``retries``, ``retry_backoff``, ``pgbouncer``,
+    ``prepare_threshold``, ``strict_schema``) are taken out; the rest of the URL,
+    every other libpq parameter included, is the ``conninfo``, unchanged.
     """
     # Split by hand, not urlsplit/urlunsplit: they rewrite "postgresql:///db"
     # (no host: the default socket) as "postgresql:/db", which libpq refuses.
