@@ -29,6 +29,7 @@ from chat_persistence import (
 from chat_persistence._cli import main
 from chat_persistence.storage import redact
 from chat_persistence_memory import MemoryPersistence
+from chat_persistence_postgres import reference_ddl
 from fix_pg import PgSchema
 from plugin_dists import Provides, backend, install_broken_plugin
 
@@ -286,6 +287,30 @@ def test_ddl_output_passes_check_on_a_real_postgres(pg_schema: PgSchema) -> None
     assert "missing column parts_json" in drifted.output
     assert "missing table" in drifted.output
     assert "chat_sessions" in drifted.output
+
+
+@pytest.fixture
+def broken_tables_url(pg_schema: PgSchema) -> str:
+    """Tables with every column, but no key on messages and an integer sdk_version."""
+    ddl = reference_ddl(pg_schema.tables())
+    ddl = ddl.replace("sdk_version text", "sdk_version integer")
+    ddl = ddl.replace(",\n  primary key (thread_id, message_id)", "")
+    with psycopg.connect(pg_schema.dsn, autocommit=True) as conn:
+        conn.execute(ddl.encode())
+    return with_tables(pg_schema.dsn, pg_schema)
+
+
+def test_check_fails_on_what_breaks_at_run_time_with_exit_1(broken_tables_url: str) -> None:
+    result = run(["check", broken_tables_url])
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert "chat_sessions.sdk_version is integer, expected text" in result.output
+    assert "has no primary key (or unique index) on (thread_id, message_id)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_on_tables_it_cannot_use_is_one_line_exit_1(broken_tables_url: str) -> None:
+    result = run(["demo", broken_tables_url])
+    assert_clean_error(result, EXIT_FAILED, "failed on the tables", "chat-persistence check")
 
 
 def test_ddl_for_new_schemas_runs_as_is_and_passes_check(pg_schema: PgSchema) -> None:

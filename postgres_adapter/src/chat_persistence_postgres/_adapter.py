@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncCursor, pq
@@ -23,10 +23,10 @@ from chat_persistence import (
     stored_message,
     unstructure_parts,
 )
-from chat_persistence.storage import json_text, no_time_left
+from chat_persistence.storage import no_time_left
 
 from ._connections import Conn, Connections
-from ._encoding import UNTRANSLATABLE, Candidate, not_storable
+from ._encoding import UNTRANSLATABLE, Candidate, message_texts, not_storable, param_texts
 from ._options import PostgresOptions
 from ._queries import Queries, Statement
 from ._resilience import RetryPolicy
@@ -39,7 +39,7 @@ from ._rows import (
     session_reader,
     utc,
 )
-from ._schema import SchemaReport, inspect_schema
+from ._schema import SchemaReport, inspect_schema, schema_error
 from ._single_save import SavedRow, SingleSave, save_behind_lock
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
@@ -170,6 +170,11 @@ class PostgresPersistence(AdapterBase):
             return await self._connections.run(operation, work, retry=retry)
         except UNTRANSLATABLE as err:
             raise not_storable(err, texts()) from None
+        except psycopg.Error as err:
+            mismatch = schema_error(err, operation)
+            if mismatch is None:
+                raise
+            raise mismatch from err
 
     async def _fetch(
         self,
@@ -197,7 +202,7 @@ class PostgresPersistence(AdapterBase):
             await cur.execute(query, params)
             return await cur.fetchall()
 
-        return await self._run(operation, fetch, retry=retry, texts=lambda: _param_texts(params))
+        return await self._run(operation, fetch, retry=retry, texts=lambda: param_texts(params))
 
     # -- messages ---------------------------------------------------------------
 
@@ -248,7 +253,7 @@ class PostgresPersistence(AdapterBase):
 
         try:
             rows = await self._run(
-                "save_messages", save, retry=True, texts=lambda: _message_texts(thread_id, messages)
+                "save_messages", save, retry=True, texts=lambda: message_texts(thread_id, messages)
             )
         except psycopg.errors.InvalidDatetimeFormat as err:
             detail = err.diag.message_primary or ""
@@ -322,7 +327,7 @@ class PostgresPersistence(AdapterBase):
             )
 
         params = {"thread": thread_id}
-        await self._run("delete_thread", delete, retry=False, texts=lambda: _param_texts(params))
+        await self._run("delete_thread", delete, retry=False, texts=lambda: param_texts(params))
 
     async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:
         """One statement (``DELETE ... RETURNING``, ordered); not retried, as
@@ -411,10 +416,11 @@ class PostgresPersistence(AdapterBase):
     # -- schema -----------------------------------------------------------------
 
     async def _validate_schema(self) -> None:
-        """Fail fast on drift: one probe of ``information_schema.columns`` for both
-        tables; raises ``SchemaMismatchError`` listing every missing table and
-        column. With ``strict_schema``, also column types, nullability and primary
-        keys (``StrictSchemaMismatchError``), and logs missing recommended indexes."""
+        """Fail fast on drift, in one round trip for both tables: raises
+        ``SchemaMismatchError`` listing every missing table and column, and
+        ``StrictSchemaMismatchError`` for a missing key the upserts need or a
+        column type they cannot work with. With ``strict_schema``, any type or
+        nullability off the contract too, and logs missing recommended indexes."""
         report = await self.check_schema(strict=self.options.strict_schema)
         if report.missing_indexes:
             logger.warning("%s", report.index_advice())
@@ -422,50 +428,16 @@ class PostgresPersistence(AdapterBase):
 
     async def check_schema(self, *, strict: bool = True) -> SchemaReport:
         """Inspect the tables against the column contract and return what differs,
-        without raising. ``strict=False`` checks only that tables and columns exist
-        (one query); ``strict=True`` also checks types, nullability, primary keys and
-        the recommended indexes (one more query)."""
+        without raising (one round trip). ``strict=False`` checks what breaks at run
+        time: tables, columns, the keys the upserts need, types that cannot work;
+        ``strict=True`` also any other type or nullability and the recommended
+        indexes."""
         self._check_open()
 
         async def inspect(conn: Conn) -> SchemaReport:
             return await inspect_schema(conn, self.tables, strict=strict)
 
         return await self._run("check_schema", inspect, retry=True, texts=list)
-
-
-_PARAM_FIELDS = {
-    "thread": "thread_id",
-    "message": "message_id",
-    "id": "session_id",
-    "session": "session_id",
-    "sdk": "sdk_version",
-    "state": "Session.state",
-    "metadata": "Session.metadata",
-}
-
-
-def _param_texts(params: Mapping[str, object]) -> list[Candidate]:
-    texts: list[Candidate] = []
-    for name, value in params.items():
-        if isinstance(value, Jsonb):
-            value = json_text(value.obj)
-        elif isinstance(value, list):
-            value = "\n".join(v for v in cast(list[object], value) if isinstance(v, str))
-        if isinstance(value, str):
-            texts.append((_PARAM_FIELDS.get(name, name), None, value))
-    return texts
-
-
-def _message_texts(thread_id: str, messages: tuple[Message, ...]) -> list[Candidate]:
-    texts: list[Candidate] = [("thread_id", None, thread_id)]
-    for m in messages:
-        texts += [
-            ("Message.id", m.id, m.id),
-            ("Message.role", m.id, m.role),
-            ("Message.session_id", m.id, m.session_id or ""),
-            ("Message.parts", m.id, json_text(unstructure_parts(m.parts))),
-        ]
-    return texts
 
 
 def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:

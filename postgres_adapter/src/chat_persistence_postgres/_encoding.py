@@ -11,11 +11,14 @@ that encoding cannot hold is refused by the server, and becomes an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import cast
 
 import psycopg
+from psycopg.types.json import Jsonb
 
-from chat_persistence import ConfigError, InvalidMessageError
+from chat_persistence import ConfigError, InvalidMessageError, Message, unstructure_parts
+from chat_persistence.storage import json_text
 
 UNTRANSLATABLE = (
     psycopg.errors.UntranslatableCharacter,
@@ -64,3 +67,40 @@ def _character(detail: str) -> str | None:
         return None
     raw = bytes(int(b, 16) for b in found.group(1).split())
     return raw.decode("utf-8", errors="replace")
+
+
+_PARAM_FIELDS = {
+    "thread": "thread_id",
+    "message": "message_id",
+    "id": "session_id",
+    "session": "session_id",
+    "sdk": "sdk_version",
+    "state": "Session.state",
+    "metadata": "Session.metadata",
+}
+
+
+def param_texts(params: Mapping[str, object]) -> list[Candidate]:
+    """The texts among a statement's parameters, named as the caller knows them."""
+    texts: list[Candidate] = []
+    for name, value in params.items():
+        if isinstance(value, Jsonb):
+            value = json_text(value.obj)
+        elif isinstance(value, list):
+            value = "\n".join(v for v in cast(list[object], value) if isinstance(v, str))
+        if isinstance(value, str):
+            texts.append((_PARAM_FIELDS.get(name, name), None, value))
+    return texts
+
+
+def message_texts(thread_id: str, messages: tuple[Message, ...]) -> list[Candidate]:
+    """The texts of a batch of messages, each named by field and message id."""
+    texts: list[Candidate] = [("thread_id", None, thread_id)]
+    for m in messages:
+        texts += [
+            ("Message.id", m.id, m.id),
+            ("Message.role", m.id, m.role),
+            ("Message.session_id", m.id, m.session_id or ""),
+            ("Message.parts", m.id, json_text(unstructure_parts(m.parts))),
+        ]
+    return texts
