@@ -331,10 +331,11 @@ _KEYS = {"mkey": ", PRIMARY KEY (thread_id, message_id)", "skey": ", PRIMARY KEY
 
 def _create_variant(pg_schema: PgSchema, **changes: str) -> dict[str, str]:
     shape = {**_TEXT, **_KEYS, **changes}
-    ddl = _VARIANT_TABLES.format(m="{m}", s="{s}", **shape)
+    tables = pg_schema.tables("m", "s")  # plain names: no quoting needed
+    ddl = _VARIANT_TABLES.format(m=tables["messages"], s=tables["sessions"], **shape)
     with pg_schema.server.connect() as conn:
-        conn.execute(sql.SQL(ddl).format(m=pg_schema.qualified("m"), s=pg_schema.qualified("s")))
-    return pg_schema.tables("m", "s")
+        conn.execute(ddl.encode())
+    return tables
 
 
 async def _round_trip(adapter: PostgresPersistence) -> None:
