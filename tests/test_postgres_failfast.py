@@ -53,6 +53,7 @@ async def test_a_refused_connection_fails_open_at_once_with_libpqs_reason(
     assert took < FAST
     assert "Connection refused" in str(err)
     assert f"port {closed_port}" in str(err)
+    assert "Is the server running" in str(err)  # libpq's hint
     assert SECRET not in str(err)
 
 
@@ -62,6 +63,7 @@ async def test_a_socket_folder_that_does_not_exist_fails_open_at_once() -> None:
     assert isinstance(err, StorageUnavailableError)
     assert took < FAST
     assert "No such file or directory" in str(err)
+    assert "Is the server running locally" in str(err)
     assert folder in str(err)
     assert SECRET not in str(err)
 

@@ -75,7 +75,8 @@ def refusal(
 ) -> StorageUnavailableError | ConfigError:
     """The error for a refused connection: PgBouncer refusing our ``options``
     startup parameter is a configuration mistake naming ``pgbouncer``."""
-    said = secrets.line(err)
+    # All of it on one line: libpq's hint ("Is the server running ...?") follows.
+    said = secrets.mask(" ".join(str(err).split()))
     if sent_options and "unsupported startup parameter: options" in str(err):
         config = ConfigError(
             f"the server refused the startup parameter 'options' (it sets TimeZone=UTC): "
