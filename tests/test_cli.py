@@ -29,6 +29,7 @@ from chat_persistence import (
 from chat_persistence._cli import main
 from chat_persistence.storage import redact
 from chat_persistence_memory import MemoryPersistence
+from chat_persistence_postgres import reference_ddl
 from fix_pg import PgSchema
 from plugin_dists import Provides, backend, install_broken_plugin
 
@@ -185,8 +186,9 @@ def test_ddl_of_a_hand_registered_backend() -> None:
     assert result.output == "-- m chat_sessions\n"
 
 
-def test_ddl_with_one_name_for_both_tables_is_exit_2() -> None:
-    result = run(["ddl", "--messages-table", "app.chat", "--sessions-table", "app.chat"])
+@pytest.mark.parametrize("second", ["app.chat", '"app"."chat"', 'app."chat"'])
+def test_ddl_with_one_name_for_both_tables_is_exit_2(second: str) -> None:
+    result = run(["ddl", "--messages-table", "app.chat", "--sessions-table", second])
     assert_clean_error(result, EXIT_CONFIG, "two names")
 
 
@@ -285,6 +287,50 @@ def test_ddl_output_passes_check_on_a_real_postgres(pg_schema: PgSchema) -> None
     assert "missing column parts_json" in drifted.output
     assert "missing table" in drifted.output
     assert "chat_sessions" in drifted.output
+
+
+@pytest.fixture
+def broken_tables_url(pg_schema: PgSchema) -> str:
+    """Tables with every column, but no key on messages and an integer sdk_version."""
+    ddl = reference_ddl(pg_schema.tables())
+    ddl = ddl.replace("sdk_version text", "sdk_version integer")
+    ddl = ddl.replace(",\n  primary key (thread_id, message_id)", "")
+    with psycopg.connect(pg_schema.dsn, autocommit=True) as conn:
+        conn.execute(ddl.encode())
+    return with_tables(pg_schema.dsn, pg_schema)
+
+
+def test_check_fails_on_what_breaks_at_run_time_with_exit_1(broken_tables_url: str) -> None:
+    result = run(["check", broken_tables_url])
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert "chat_sessions.sdk_version is integer, expected text" in result.output
+    assert "has no primary key (or unique index) on (thread_id, message_id)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_on_tables_it_cannot_use_is_one_line_exit_1(broken_tables_url: str) -> None:
+    result = run(["demo", broken_tables_url])
+    assert_clean_error(result, EXIT_FAILED, "failed on the tables", "chat-persistence check")
+
+
+def test_ddl_for_new_schemas_runs_as_is_and_passes_check(pg_schema: PgSchema) -> None:
+    schemas = [f"{pg_schema.name}_m", f"{pg_schema.name} S"]
+    messages, sessions = f"{schemas[0]}.m", f'"{schemas[1]}"."S s"'
+    ddl = run(["ddl", "--messages-table", messages, "--sessions-table", sessions])
+    assert ddl.exit_code == 0, ddl.output
+    assert ddl.output.count("create schema if not exists") == 2
+    try:
+        with psycopg.connect(pg_schema.dsn, autocommit=True) as conn:
+            conn.execute(ddl.output.encode())
+        url = f"{pg_schema.dsn}{'&' if '?' in pg_schema.dsn else '?'}"
+        url += f"messages_table={messages}&sessions_table=%22{schemas[1]}%22.%22S%20s%22"
+        ok = run(["check", f"{url}&strict_schema=true"])
+        assert ok.exit_code == 0, ok.output
+    finally:
+        with psycopg.connect(pg_schema.dsn, autocommit=True) as conn:
+            for schema in schemas:
+                drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                conn.execute(drop.format(sql.Identifier(schema)))
 
 
 # -- contract ----------------------------------------------------------------------------------

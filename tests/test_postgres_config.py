@@ -221,3 +221,33 @@ def test_a_misspelled_url_parameter_names_the_nearest() -> None:
     adapter = create_adapter("postgresql://h/db?sslmode=require&ssl=true&max_size=3")
     assert isinstance(adapter, PostgresPersistence)
     assert adapter.options.max_size == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "option", "fragment"),
+    [
+        ("postgresql://", "conninfo", "names no server and no database"),
+        ("postgres://", "conninfo", "names no server and no database"),
+        ("postgresql://app@db:notaport/chat", "port", "port must be a number"),
+        ("postgresql://db/chat?port=5432,x", "port", "port must be a number"),
+        ("postgresql://%zz:hunter2@db/chat", "conninfo", "malformed URL"),
+    ],
+)
+def test_a_malformed_url_is_a_config_error_from_create_adapter(
+    url: str, option: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_adapter(url)
+    assert caught.value.option == option
+    assert fragment in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql:///chat?host=/run/pg", "postgresql://?host=/run/pg&dbname=chat", "postgres://db"],
+)
+def test_urls_naming_a_socket_folder_or_a_host_are_kept_as_given(url: str) -> None:
+    adapter = create_adapter(url)
+    assert isinstance(adapter, PostgresPersistence)
+    assert adapter.options.conninfo == url

@@ -121,7 +121,7 @@ def test_url_without_a_host_keeps_its_form() -> None:
     for url in (
         "postgresql:///chat?host=/var/run/postgresql",
         "postgresql:///chat?host=/socket&messages_table=m",
-        "postgres://",
+        "postgres://db",
         "postgresql://[::1]:5433/chat",
         "postgresql://u:p%40ss@h1:5432,h2:5433/chat?target_session_attrs=read-write",
     ):

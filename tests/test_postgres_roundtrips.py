@@ -92,7 +92,7 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "get_session": (1, 1),
     "list_sessions": (1, 1),
     "archive_session": (1, 1),
-    "validate_schema": (1, 1),
+    "validate_schema": (1, 2),  # columns and keys: two queries in one pipeline
     "check_schema strict": (1, 2),
     "delete_messages": (1, 1),
     # Two deletes in one pipeline (sessions, then messages): a data-modifying CTE

@@ -118,10 +118,14 @@ async def test_strict_mode_checks_types_nullability_and_keys(pg_schema: PgSchema
             ).format(m=messages, s=sessions)
         )
     tables = pg_schema.tables("m", "s")
-    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=tables) as adapter:
-        await adapter.validate_schema()  # presence only, as in the seed: passes
-        report = await adapter.check_schema(strict=True)
     m, s = tables["messages"], tables["sessions"]
+    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=tables) as adapter:
+        # The default check: the compatible variants pass, the missing key does not.
+        with pytest.raises(StrictSchemaMismatchError) as default:
+            await adapter.validate_schema()
+        report = await adapter.check_schema(strict=True)
+    assert default.value.missing_keys == {s: ("session_id",)}
+    assert default.value.wrong_columns == []
     assert report.wrong_columns == [
         ColumnProblem(m, "session_id", "nullable", "not null"),
         ColumnProblem(m, "role", "text", "character varying"),
@@ -308,3 +312,127 @@ def test_ddl_command_prints_the_reference_ddl() -> None:
     done = _cli("ddl", "--messages-table", "app.Chat", "--sessions-table", 'x"; drop table t')
     assert done.returncode == 0, done.stderr
     assert done.stdout == reference_ddl({"messages": "app.Chat", "sessions": 'x"; drop table t'})
+
+
+_VARIANT_TABLES = """
+CREATE TABLE {m} (
+    thread_id {id} NOT NULL, message_id {id} NOT NULL, session_id {id}, user_id {id},
+    role {id} NOT NULL, created_at {time} NOT NULL DEFAULT now(), parts_json {json} NOT NULL
+    {mkey});
+CREATE TABLE {s} (
+    session_id {id} NOT NULL, thread_id {id} NOT NULL, sdk_version {sdk} NOT NULL,
+    state_json {json}, metadata_json {json}, created_at {time} NOT NULL DEFAULT now(),
+    updated_at {time} NOT NULL DEFAULT now(), archived_at {time}
+    {skey});
+"""
+_TEXT = {"id": "text", "sdk": "text", "json": "jsonb", "time": "timestamptz"}
+_KEYS = {"mkey": ", PRIMARY KEY (thread_id, message_id)", "skey": ", PRIMARY KEY (session_id)"}
+
+
+def _create_variant(pg_schema: PgSchema, **changes: str) -> dict[str, str]:
+    shape = {**_TEXT, **_KEYS, **changes}
+    tables = pg_schema.tables("m", "s")  # plain names: no quoting needed
+    ddl = _VARIANT_TABLES.format(m=tables["messages"], s=tables["sessions"], **shape)
+    with pg_schema.server.connect() as conn:
+        conn.execute(ddl.encode())
+    return tables
+
+
+async def _round_trip(adapter: PostgresPersistence) -> None:
+    saved = await adapter.save_messages("t", [Message("1", "user", [TextPart("x")], "s1")])
+    saved += await adapter.save_messages(
+        "t", [Message("2", "assistant", [TextPart("y")]), Message("3", "user", [TextPart("z")])]
+    )
+    assert await adapter.list_messages("t") == saved
+    assert await adapter.get_message("t", "1") == saved[0]
+    await adapter.save_session(Session("s1", "t", sdk_version="v1", state={"a": [1]}))
+    stored = await adapter.get_session("s1")
+    assert stored is not None
+    assert stored.state == {"a": [1]}
+    await adapter.archive_session("s1", thread_id="t")
+    assert await adapter.list_sessions("t") == []
+    await adapter.delete_thread("t")
+    assert await adapter.list_messages("t") == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"id": "varchar(200)", "sdk": "varchar"},
+        {"json": "json"},
+        {"time": "timestamp"},
+        {
+            "mkey": ", UNIQUE (message_id, thread_id)",
+            "skey": ", CONSTRAINT one UNIQUE (session_id)",
+        },
+    ],
+    ids=["varchar", "json", "timestamp", "unique-constraints"],
+)
+async def test_compatible_variants_pass_the_default_check_and_work(
+    pg_schema: PgSchema, changes: dict[str, str]
+) -> None:
+    tables = _create_variant(pg_schema, **changes)
+    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=tables) as adapter:
+        await adapter.validate_schema()
+        await _round_trip(adapter)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"sdk": "integer"}, "s.sdk_version is integer, expected text"),
+        ({"json": "integer"}, "m.parts_json is integer, expected jsonb"),
+        ({"json": "text"}, "m.parts_json is text, expected jsonb"),
+        ({"id": "char(40)"}, "m.message_id is character, expected text"),
+        ({"time": "date"}, "m.created_at is date, expected timestamp with time zone"),
+        ({"mkey": ""}, "m has no primary key (or unique index) on (thread_id, message_id)"),
+        ({"mkey": ", UNIQUE (message_id)"}, "on (thread_id, message_id)"),
+        ({"skey": ""}, "s has no primary key (or unique index) on (session_id)"),
+        (
+            {"skey": ", PRIMARY KEY (session_id) DEFERRABLE INITIALLY DEFERRED"},
+            "s has no primary key (or unique index) on (session_id)",
+        ),
+    ],
+    ids=[
+        "sdk-integer",
+        "parts-integer",
+        "parts-text",
+        "char-ids",
+        "date",
+        "no-message-key",
+        "partial-message-key",
+        "no-session-key",
+        "deferrable-key",
+    ],
+)
+async def test_what_breaks_at_run_time_fails_the_default_check(
+    pg_schema: PgSchema, changes: dict[str, str], problem: str
+) -> None:
+    tables = _create_variant(pg_schema, **changes)
+    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=tables) as adapter:
+        with pytest.raises(SchemaMismatchError) as err:
+            await adapter.validate_schema()
+    assert problem in str(err.value)
+    assert err.value.missing_tables == []
+    assert err.value.missing_columns == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "operation", "said", "untouched"),
+    [
+        ({"mkey": ""}, "save_messages", "no unique or exclusion constraint", "m"),
+        ({"sdk": "integer"}, "save_session", "sdk_version", "s"),
+    ],
+)
+async def test_a_statement_the_tables_refuse_is_a_schema_mismatch(
+    pg_schema: PgSchema, changes: dict[str, str], operation: str, said: str, untouched: str
+) -> None:
+    tables = _create_variant(pg_schema, **changes)
+    async with PostgresPersistence(conninfo=pg_schema.dsn, tables=tables) as adapter:
+        with pytest.raises(SchemaMismatchError) as err:
+            await _round_trip(adapter)
+    assert f"{operation} failed on the tables" in str(err.value)
+    assert said in str(err.value)
+    with pg_schema.server.connect() as conn:
+        query = sql.SQL("SELECT count(*) FROM {}").format(pg_schema.qualified(untouched))
+        assert conn.execute(query).fetchone() == (0,)

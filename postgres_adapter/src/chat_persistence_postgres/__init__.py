@@ -12,8 +12,9 @@ backend, and ``create_adapter("memory://")`` must not pay for the driver.
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from chat_persistence._lazy import lazy_exports as _lazy_exports
 
 from ._ddl import reference_ddl
 from ._options import PostgresOptions
@@ -39,14 +40,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)

@@ -40,7 +40,7 @@ from ._rows import (
     session_reader,
     utc,
 )
-from ._schema import SchemaReport, inspect_schema
+from ._schema import SchemaReport, inspect_schema, schema_error
 from ._single_save import SavedRow, SingleSave
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
@@ -178,6 +178,11 @@ class PostgresPersistence(AdapterBase):
             return await self._connections.run(operation, work, retry=retry)
         except UNTRANSLATABLE as err:
             raise not_storable(err, texts()) from None
+        except psycopg.Error as err:
+            mismatch = schema_error(err, operation)
+            if mismatch is None:
+                raise
+            raise mismatch from err
 
     async def _fetch(
         self,
@@ -263,19 +268,7 @@ class PostgresPersistence(AdapterBase):
             if OVERFLOW_MARK not in detail:
                 raise
             raise no_time_left(detail.split(OVERFLOW_MARK, 1)[1].rstrip('"')) from None
-        stored = dict(rows)
-        parts_of = [loads_stored(wire)] if single else loads_stored(wire)
-        return [
-            stored_message(
-                thread_id=thread_id,
-                message_id=m.id,
-                role=m.role,
-                session_id=m.session_id,
-                created_at=_utc_or_none(stored[m.id]),
-                parts_json=parts,
-            )
-            for m, parts in zip(messages, parts_of, strict=True)
-        ]
+        return _as_stored(thread_id, messages, dict(rows), wire)
 
     async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         """One query, keyset paging on ``(created_at, message_id)``."""
@@ -421,10 +414,11 @@ class PostgresPersistence(AdapterBase):
     # -- schema -----------------------------------------------------------------
 
     async def _validate_schema(self) -> None:
-        """Fail fast on drift: one probe of ``information_schema.columns`` for both
-        tables; raises ``SchemaMismatchError`` listing every missing table and
-        column. With ``strict_schema``, also column types, nullability and primary
-        keys (``StrictSchemaMismatchError``), and logs missing recommended indexes."""
+        """Fail fast on drift, in one round trip for both tables: raises
+        ``SchemaMismatchError`` listing every missing table and column, and
+        ``StrictSchemaMismatchError`` for a missing key the upserts need or a
+        column type they cannot work with. With ``strict_schema``, any type or
+        nullability off the contract too, and logs missing recommended indexes."""
         report = await self.check_schema(strict=self.options.strict_schema)
         if report.missing_indexes:
             logger.warning("%s", report.index_advice())
@@ -432,9 +426,10 @@ class PostgresPersistence(AdapterBase):
 
     async def check_schema(self, *, strict: bool = True) -> SchemaReport:
         """Inspect the tables against the column contract and return what differs,
-        without raising. ``strict=False`` checks only that tables and columns exist
-        (one query); ``strict=True`` also checks types, nullability, primary keys and
-        the recommended indexes (one more query)."""
+        without raising (one round trip). ``strict=False`` checks what breaks at run
+        time: tables, columns, the keys the upserts need, types that cannot work;
+        ``strict=True`` also any other type or nullability and the recommended
+        indexes."""
         self._check_open()
 
         async def inspect(conn: Conn) -> SchemaReport:
@@ -476,3 +471,22 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
 
 def _jsonb(value: JSON | None) -> Jsonb | None:
     return None if value is None else Jsonb(value, dumps=dumps)
+
+
+def _as_stored(
+    thread_id: str, messages: tuple[Message, ...], stored: dict[str, Any], wire: str
+) -> list[Message]:
+    """The saved batch as stored: the store's times, parts decoded again from the
+    wire text (validated on the way in; nothing shared with the caller's)."""
+    parts_of = [loads_stored(wire)] if len(messages) == 1 else loads_stored(wire)
+    return [
+        stored_message(
+            thread_id=thread_id,
+            message_id=m.id,
+            role=m.role,
+            session_id=m.session_id,
+            created_at=_utc_or_none(stored[m.id]),
+            parts_json=parts,
+        )
+        for m, parts in zip(messages, parts_of, strict=True)
+    ]

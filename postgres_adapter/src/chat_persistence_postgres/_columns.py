@@ -23,6 +23,21 @@ class Column:
         """``information_schema.columns.data_type`` for this column."""
         return {"timestamptz": "timestamp with time zone"}.get(self.sql_type, self.sql_type)
 
+    @property
+    def compatible_types(self) -> frozenset[str]:
+        """The ``data_type`` values this column works with: the contract's and the
+        variants the statements handle (``varchar`` for text, ``json`` for jsonb,
+        ``timestamp`` for timestamptz). ``char(n)`` pads ids, and ``text`` JSON
+        reads back as a string: neither works."""
+        return _COMPATIBLE[self.sql_type]
+
+
+_COMPATIBLE: Mapping[str, frozenset[str]] = {
+    "text": frozenset({"text", "character varying"}),
+    "jsonb": frozenset({"jsonb", "json"}),
+    "timestamptz": frozenset({"timestamp with time zone", "timestamp without time zone"}),
+}
+
 
 MESSAGE_COLUMNS: tuple[Column, ...] = (
     Column("thread_id", "text", nullable=False),

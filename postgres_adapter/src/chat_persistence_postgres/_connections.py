@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout, TooManyRe
 from chat_persistence import ConfigError, StorageUnavailableError
 
 from ._encoding import check_client_encoding
+from ._opening import libpq_connect_timeout, wait_for_first_connections, watched_connection_class
 from ._options import PostgresOptions
 from ._resilience import RetryPolicy, connection_lost, died_while_idle, unavailable
 from ._secrets import Secrets
@@ -78,8 +79,11 @@ class Connections:
                 backend="postgres",
                 option="conninfo",
             ) from None
+        session_options = self._utc_session_options()
+        failed: asyncio.Future[psycopg.Error] = asyncio.get_running_loop().create_future()
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             conninfo,
+            connection_class=watched_connection_class(failed),
             min_size=self.options.min_size,
             max_size=self.options.max_size,
             timeout=self.pool_timeout,
@@ -92,20 +96,21 @@ class Connections:
                 # Always: psycopg's JSON is UTF-8 whatever the connection says.
                 "client_encoding": "UTF8",
                 "prepare_threshold": self.options.effective_prepare_threshold,
-                **self._utc_session_options(),
+                **self._connect_timeout(),
+                **session_options,
             },
             open=False,
             name="chat-persistence",
         )
-        try:
-            await pool.open(wait=self.options.min_size > 0, timeout=self.pool_timeout)
-        except PoolTimeout as err:
-            await pool.close()
-            # The pool only says it timed out: one direct attempt gives the real reason.
-            cause = await self._connect_probe()
-            if cause is not None:
-                raise StorageUnavailableError("postgres", self._secrets.line(cause)) from cause
-            raise StorageUnavailableError("postgres", self._secrets.line(err)) from err
+        await pool.open(wait=False)
+        if self.options.min_size > 0:
+            await wait_for_first_connections(
+                pool,
+                failed,
+                seconds=self.options.connect_timeout,
+                secrets=self._secrets,
+                sent_options=bool(session_options),
+            )
         self.pool = pool
         if self.distributed is None and self.options.min_size > 0:
             # A connection is open anyway: learn the database's kind now, not
@@ -127,6 +132,17 @@ class Connections:
                     await self._borrowed(conn, _nothing)
         finally:
             await pool.putconn(conn)
+
+    def _connect_timeout(self) -> dict[str, int]:
+        """libpq's ``connect_timeout`` from ours, unless the conninfo sets its own."""
+        given = self.options.conninfo is not None and "connect_timeout" in _params(
+            self.options.conninfo
+        )
+        return (
+            {}
+            if given
+            else {"connect_timeout": libpq_connect_timeout(self.options.connect_timeout)}
+        )
 
     def _utc_session_options(self) -> dict[str, str]:
         """Connect options that start our own sessions with ``TimeZone=UTC``, so that
@@ -269,8 +285,7 @@ class Connections:
     async def _probe_once(self) -> psycopg.Error | None:
         conninfo = self.options.conninfo
         assert conninfo is not None
-        if "connect_timeout" not in conninfo_to_dict(conninfo):
-            conninfo = make_conninfo(conninfo, connect_timeout=max(2, round(self.pool_timeout)))
+        conninfo = make_conninfo(conninfo, **self._connect_timeout())
         try:
             probe = await psycopg.AsyncConnection.connect(conninfo)
         except psycopg.Error as err:
@@ -329,6 +344,13 @@ _CITUS_INSTALLED = b"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE 
 
 async def _nothing(conn: Conn) -> None:
     """An operation that only takes a connection (and so learns the database's kind)."""
+
+
+def _params(conninfo: str) -> dict[str, Any]:
+    try:
+        return conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return {}
 
 
 async def _restore_autocommit(conn: Conn, autocommit: bool) -> None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ._columns import COLUMNS, PRIMARY_KEYS, RECOMMENDED_INDEXES, Column
-from ._tables import Tables
+from ._tables import Tables, quote_identifier
 
 
 def reference_ddl(tables: Mapping[str, str] | None = None) -> str:
-    """The reference DDL (tables and recommended indexes) for the given table names:
-    the seed's column contract, with every identifier quoted as needed."""
+    """The reference DDL (schemas, tables and recommended indexes) for the given
+    table names: the seed's column contract, with every identifier quoted as
+    needed. Two names for one table are a ``ConfigError``."""
     names = Tables.from_mapping(tables)
-    blocks: list[str] = []
+    # Runs as is on a fresh database: each schema named is created first.
+    schemas = dict.fromkeys(t.schema for t in (names.messages, names.sessions) if t.schema)
+    creates = [f"create schema if not exists {quote_identifier(s)};" for s in schemas]
+    blocks = ["\n".join(creates)] if creates else []
     for role in ("messages", "sessions"):
         table = str(names.role(role))
         lines = [f"  {_column_sql(c)}," for c in COLUMNS[role]]

@@ -81,7 +81,7 @@ _PARAM_FIELDS = {
 
 
 def param_texts(params: Mapping[str, object]) -> list[Candidate]:
-    """Where the text of an operation's parameters may come from (JSON as its text)."""
+    """The texts among a statement's parameters, named as the caller knows them."""
     texts: list[Candidate] = []
     for name, value in params.items():
         if isinstance(value, Jsonb):
@@ -94,7 +94,7 @@ def param_texts(params: Mapping[str, object]) -> list[Candidate]:
 
 
 def message_texts(thread_id: str, messages: tuple[Message, ...]) -> list[Candidate]:
-    """Where the text of a batch of messages may come from."""
+    """The texts of a batch of messages, each named by field and message id."""
     texts: list[Candidate] = [("thread_id", None, thread_id)]
     for m in messages:
         texts += [

@@ -105,8 +105,12 @@ class PostgresOptions:
       schema-qualified (defaults ``chat_messages``, ``chat_sessions``).
     - ``sdk_version``: written on sessions that ``archive_session`` creates
       (default ``chat-persistence/<version>``).
-    - ``pool_timeout``: seconds to wait for a connection (and, for an owned pool,
-      for the first one when opening) before ``StorageUnavailableError``.
+    - ``connect_timeout``: seconds an owned pool's ``open()`` waits for its first
+      connections, also passed to libpq as its ``connect_timeout`` (rounded up; a
+      ``connect_timeout`` in a key=value conninfo wins for libpq). A connection
+      refused while opening fails ``open()`` at once, with libpq's reason.
+    - ``pool_timeout``: seconds to wait for a pooled connection before
+      ``StorageUnavailableError``.
     - ``retries``: how many more times an idempotent operation (every read and
       upsert) runs when its connection is lost; 0 turns retrying off.
     - ``retry_backoff``: seconds before the first retry; each further retry waits
@@ -129,6 +133,7 @@ class PostgresOptions:
     sdk_version: str | None = attrs.field(default=None, validator=_sdk_version)
     min_size: int = attrs.field(default=1, validator=_count)
     max_size: int = attrs.field(default=10, validator=_count)
+    connect_timeout: float = attrs.field(default=5.0, validator=_seconds(positive=True))
     pool_timeout: float = attrs.field(default=30.0, validator=_seconds(positive=True))
     retries: int = attrs.field(default=2, validator=_count)
     retry_backoff: float = attrs.field(default=0.05, validator=_seconds(positive=False))

@@ -26,10 +26,11 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
     """Options from a ``postgres://`` or ``postgresql://`` URL.
 
     Our own query parameters (``messages_table``, ``sessions_table``,
-    ``sdk_version``, ``min_size``, ``max_size``, ``pool_timeout``, ``retries``,
-    ``retry_backoff``, ``pgbouncer``, ``prepare_threshold``, ``strict_schema``,
-    ``distributed``: ``true``, ``false`` or ``auto``) are taken out; the rest of
-    the URL, every other libpq parameter included, is the ``conninfo``, unchanged.
+    ``sdk_version``, ``min_size``, ``max_size``, ``connect_timeout``,
+    ``pool_timeout``, ``retries``, ``retry_backoff``, ``pgbouncer``,
+    ``prepare_threshold``, ``strict_schema``, ``distributed``: ``true``, ``false``
+    or ``auto``) are taken out; the rest of the URL, every other libpq parameter
+    included, is the ``conninfo``, unchanged.
     """
     # Split by hand, not urlsplit/urlunsplit: they rewrite "postgresql:///db"
     # (no host: the default socket) as "postgresql:/db", which libpq refuses.
@@ -47,6 +48,7 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
             raise _url_error(f"parameter {name!r} is given twice in the URL", name)
         raw[name] = unquote_plus(value)
     conninfo = head + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+    _check_url(conninfo)
     options: dict[str, Any] = {"conninfo": conninfo}
     tables = {role: raw.pop(param) for param, role in _TABLE_PARAMS.items() if param in raw}
     if tables:
@@ -57,6 +59,29 @@ def postgres_url_options(url: str) -> Mapping[str, Any]:
         raw["distributed"] = None  # detected when the adapter opens
     options.update(raw)  # strings: the registry converts them to the options' types
     return options
+
+
+def _check_url(conninfo: str) -> None:
+    """A ``ConfigError`` now, not a refused connection at ``open()``: a URL libpq
+    cannot parse, one that names nothing at all, a port that is not a number."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    from ._secrets import Secrets
+
+    try:
+        params = conninfo_to_dict(conninfo)
+    except ProgrammingError as err:
+        raise _url_error(f"malformed URL: {Secrets(conninfo).line(err)}", "conninfo") from None
+    if not params:
+        raise _url_error(
+            "the URL names no server and no database: give postgresql://user@host/db, "
+            "or postgresql:///db for the default socket",
+            "conninfo",
+        )
+    ports = str(params.get("port", "")).split(",")
+    if any(port and not port.isdigit() for port in ports):
+        raise _url_error(f"port must be a number, not {params['port']!r}", "port")
 
 
 def postgres_url_parameters() -> list[str]:

@@ -91,9 +91,9 @@ class Queries:
         cursor id that is not in the thread, so the caller can raise
         ``NotFoundError`` without a second query.
         """
-        where: list[sql.Composable] = [sql.SQL("m.thread_id = %(thread)s")]
+        where: list[sql.Composable] = [sql.SQL("m.thread_id = %(thread)s::text")]
         if by_session:
-            where.append(sql.SQL("m.session_id = %(session)s"))
+            where.append(sql.SQL("m.session_id = %(session)s::text"))
         else:
             rule = _sql.LIVE_ON_PAGE if limited else _sql.LIVE_IN_THREAD
             where.append(self._compose(rule))

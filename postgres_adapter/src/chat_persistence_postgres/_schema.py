@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import tuple_row
 
@@ -49,7 +50,8 @@ ORDER BY f.role, c.ordinal_position
 PROBE_INDEXES = (
     _RESOLVED
     + """
-SELECT f.role, i.indisprimary, i.indisunique, i.indpred IS NULL AND i.indisvalid,
+SELECT f.role, i.indisprimary, i.indisunique,
+       i.indpred IS NULL AND i.indisvalid AND i.indimmediate,
        am.amname::text,
        array(SELECT a.attname::text
              FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -80,11 +82,13 @@ class ColumnProblem:
 class SchemaReport:
     """What differs between the live tables and the column contract.
 
-    ``missing_tables`` and ``missing_columns`` are always checked. A strict report
-    also fills ``wrong_columns`` (type or nullability), ``missing_keys`` (no
+    Always checked: ``missing_tables``, ``missing_columns``, ``missing_keys`` (no
     primary key or unique index on the contract's key columns: the upserts need
-    one) and ``missing_indexes`` (the recommended indexes: advice, not an error).
-    Tables are named as configured.
+    one) and, in ``wrong_columns``, types the statements cannot work with
+    (``integer`` for ``sdk_version``, ``char(n)`` ids, ``text`` JSON). A strict
+    report also names every other type and nullability that differs from the
+    contract (``varchar``, ``json``, ``timestamp``) and fills ``missing_indexes``
+    (the recommended indexes: advice, not an error). Tables are named as configured.
     """
 
     strict: bool
@@ -122,8 +126,8 @@ class SchemaReport:
         )
 
     def raise_for_problems(self) -> None:
-        """Raise ``SchemaMismatchError`` (``StrictSchemaMismatchError`` when a strict
-        check failed) unless the report is clean."""
+        """Raise ``SchemaMismatchError`` (``StrictSchemaMismatchError`` when more
+        than tables and columns are wrong) unless the report is clean."""
         if self.wrong_columns or self.missing_keys:
             raise StrictSchemaMismatchError(self)
         if self.missing_tables or self.missing_columns:
@@ -131,7 +135,7 @@ class SchemaReport:
 
 
 class StrictSchemaMismatchError(SchemaMismatchError):
-    """A strict schema check failed: besides missing tables and columns,
+    """A schema check found more than missing tables and columns:
     ``wrong_columns`` and ``missing_keys`` say what else differs; ``report`` has it all."""
 
     def __init__(self, report: SchemaReport) -> None:
@@ -146,10 +150,29 @@ class StrictSchemaMismatchError(SchemaMismatchError):
         )
 
 
+# What the server says when a table cannot take our statements: no unique index
+# for ON CONFLICT, a column of a type our values cannot become.
+_SCHEMA_ERRORS = (
+    psycopg.errors.InvalidColumnReference,
+    psycopg.errors.DatatypeMismatch,
+    psycopg.errors.InvalidTextRepresentation,
+)
+
+
+def schema_error(err: psycopg.Error, operation: str) -> SchemaMismatchError | None:
+    """The ``SchemaMismatchError`` for a statement the tables refused, or None
+    when ``err`` is something else."""
+    if not isinstance(err, _SCHEMA_ERRORS):
+        return None
+    said = (err.diag.message_primary or str(err)).strip()
+    problem = f"{operation} failed on the tables: {said} (run chat-persistence check)"
+    return SchemaMismatchError([], {}, other_problems=[problem])
+
+
 async def inspect_schema(
     conn: AsyncConnection[Any], tables: Tables, *, strict: bool
 ) -> SchemaReport:
-    """Probe both tables (one query; strict adds a second in the same pipeline)."""
+    """Probe both tables: two queries in one pipeline, one round trip."""
     params = {
         "ms": tables.messages.schema,
         "mt": tables.messages.name,
@@ -160,10 +183,9 @@ async def inspect_schema(
     # cursor class.
     columns_cur = AsyncCursor(conn, row_factory=tuple_row)
     indexes_cur = AsyncCursor(conn, row_factory=tuple_row)
-    async with conn.pipeline():
+    async with conn.pipeline():  # one round trip for both queries
         await columns_cur.execute(PROBE_COLUMNS, params)
-        if strict:
-            await indexes_cur.execute(PROBE_INDEXES, params)
+        await indexes_cur.execute(PROBE_INDEXES, params)
     report = SchemaReport(strict=strict)
     present: dict[str, dict[str, tuple[str, bool]]] = {"messages": {}, "sessions": {}}
     exists: dict[str, bool] = {}
@@ -176,13 +198,12 @@ async def inspect_schema(
             _check_columns(report, str(tables.role(role)), COLUMNS[role], present[role], strict)
         else:
             report.missing_tables.append(str(tables.role(role)))
-    if strict:
-        indexes: dict[str, list[_Index]] = {}
-        for role, primary, unique, usable, method, cols in await indexes_cur.fetchall():
-            indexes.setdefault(role, []).append((primary, unique, usable, method, cols))
-        for role in ("messages", "sessions"):
-            if exists.get(role):
-                _check_indexes(report, role, str(tables.role(role)), indexes.get(role, []))
+    indexes: dict[str, list[_Index]] = {}
+    for role, primary, unique, usable, method, cols in await indexes_cur.fetchall():
+        indexes.setdefault(role, []).append((primary, unique, usable, method, cols))
+    for role in ("messages", "sessions"):
+        if exists.get(role):
+            _check_indexes(report, role, str(tables.role(role)), indexes.get(role, []), strict)
     return report
 
 
@@ -200,27 +221,37 @@ def _check_columns(
     missing = [c.name for c in contract if c.name not in present]
     if missing:
         report.missing_columns[label] = missing
-    if not strict:
-        return
     for c in contract:
         if c.name not in present:
             continue
         data_type, nullable = present[c.name]
-        if data_type != c.data_type:
+        # A type the statements cannot work with always counts; one of the
+        # compatible variants only in a strict check. A user-defined type
+        # (citext, an enum) may work: only strict names it.
+        works = data_type in c.compatible_types or data_type == "USER-DEFINED"
+        if data_type != c.data_type and (strict or not works):
             report.wrong_columns.append(ColumnProblem(label, c.name, c.data_type, data_type))
+        if not strict:
+            continue
         if nullable != c.nullable:
             want = "nullable" if c.nullable else "not null"
             have = "nullable" if nullable else "not null"
             report.wrong_columns.append(ColumnProblem(label, c.name, want, have))
 
 
-def _check_indexes(report: SchemaReport, role: str, label: str, mine: list[_Index]) -> None:
+def _check_indexes(
+    report: SchemaReport, role: str, label: str, mine: list[_Index], strict: bool
+) -> None:
     key = PRIMARY_KEYS[role]
+    # The upserts' ON CONFLICT (key) needs a unique index on exactly these columns,
+    # valid, not partial and not deferrable: without one every save fails.
     if not any(
         (primary or unique) and usable and sorted(map(str, cols)) == sorted(key)
         for primary, unique, usable, _, cols in mine
     ):
         report.missing_keys[label] = key
+    if not strict:
+        return
     wanted = [
         lead
         for lead in RECOMMENDED_INDEXES[role]

@@ -44,15 +44,16 @@ _NEXT_UPDATED_AT = (
     "(((s.updated_at AT TIME ZONE 'UTC') + interval '1 microsecond') AT TIME ZONE 'UTC')"
 )
 
-LOCK_THREAD = sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed}))")
+LOCK_THREAD = sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s::text, {seed}))")
 # The same lock taken where the thread's rows live: on Citus a statement that
 # reads only the thread's shard runs on that shard's node, and this one reads no
 # row of it (LIMIT 0) yet always returns one row, so the lock is always taken.
 # Run in an explicit transaction, so that the node keeps it until the write that
 # follows commits there (docs/scaling.md). On one server: the same lock.
 LOCK_THREAD_ON_SHARD = sql.SQL(
-    "SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed}))"
-    " FROM (SELECT count(*) FROM (SELECT 1 FROM {m} WHERE thread_id = %(thread)s LIMIT 0) z) x"
+    "SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s::text, {seed}))"
+    " FROM (SELECT count(*) FROM"
+    " (SELECT 1 FROM {m} WHERE thread_id = %(thread)s::text LIMIT 0) z) x"
 )
 
 _UPSERT_TAIL = """
@@ -77,7 +78,7 @@ _BATCH_ROWS = """
 WITH batch AS MATERIALIZED (
     SELECT b.message_id, b.role, b.session_id, b.created_at, p.parts_json, b.ord,
            EXISTS (SELECT 1 FROM {m} e
-                   WHERE e.thread_id = %(thread)s AND e.message_id = b.message_id) AS present
+                   WHERE e.thread_id = %(thread)s::text AND e.message_id = b.message_id) AS present
     FROM unnest(%(ids)s::text[], %(roles)s::text[], %(sessions)s::text[],
                 %(created)s::timestamptz[])
          WITH ORDINALITY AS b(message_id, role, session_id, created_at, ord)
@@ -97,7 +98,7 @@ _SAVE_BATCH_REST = (
 start AS MATERIALIZED (
     SELECT greatest(
         now(),
-        (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s)
+        (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s::text)
             + interval '1 microsecond'
     ) AS t0
 ),
@@ -113,7 +114,7 @@ timed AS (
 """
     + _INSERT
     + """
-SELECT %(thread)s, t.message_id, t.session_id, NULL, t.role,
+SELECT %(thread)s::text, t.message_id, t.session_id, NULL, t.role,
        CASE
            WHEN t.created_at IS NOT NULL THEN t.created_at
            -- Kept by the update below; any non-null value passes NOT NULL.
@@ -139,17 +140,17 @@ SAVE_BIG_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_TEXTS + _SAVE_BATCH_REST)
 # server time of the batch statement. The existence probe runs only on the
 # overflow branch, where a re-save must not fail.
 _ONE_ROW = """
-    %(thread)s, %(id)s, %(session)s, NULL, %(role)s,
+    %(thread)s::text, %(id)s::text, %(session)s::text, NULL, %(role)s::text,
     coalesce(%(created)s::timestamptz, (
         SELECT CASE
             WHEN t.t0 < '10000-01-01 00:00:00+00' THEN t.t0
-            WHEN EXISTS (SELECT 1 FROM {m} e
-                         WHERE e.thread_id = %(thread)s AND e.message_id = %(id)s) THEN now()
-            ELSE ({mark} || %(id)s)::timestamptz
+            WHEN EXISTS (SELECT 1 FROM {m} e WHERE e.thread_id = %(thread)s::text
+                                               AND e.message_id = %(id)s::text) THEN now()
+            ELSE ({mark} || %(id)s::text)::timestamptz
         END
         FROM (SELECT greatest(
             now(),
-            (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s)
+            (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s::text)
                 + interval '1 microsecond'
         ) AS t0) t
     )),
@@ -165,7 +166,7 @@ SAVE_ONE = sql.SQL(_INSERT + " SELECT " + _ONE_ROW + " WHERE " + _READ_COMMITTED
 SAVE_ONE_LOCKED = sql.SQL(
     """
 WITH locked AS MATERIALIZED (
-    SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s, {seed})), true AS held
+    SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s::text, {seed})), true AS held
 ),
 fresh AS MATERIALIZED (
     SELECT pg_current_xact_id() = pg_snapshot_xmax(pg_current_snapshot())
@@ -193,16 +194,18 @@ GET_MESSAGE = sql.SQL(
 # sessions reference table would be sent with the messages to the thread's shard
 # and delete the session rows of that node's replica only.
 DELETE_THREAD_SESSIONS = sql.SQL(
-    "DELETE FROM {s} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
+    "DELETE FROM {s} WHERE thread_id = %(thread)s::text AND " + _READ_COMMITTED
 )
 DELETE_THREAD_MESSAGES = sql.SQL(
-    "DELETE FROM {m} WHERE thread_id = %(thread)s AND " + _READ_COMMITTED
+    "DELETE FROM {m} WHERE thread_id = %(thread)s::text AND " + _READ_COMMITTED
 )
 
 # Under read committed a row another DELETE removed first is skipped, so two
 # concurrent calls never both return one message.
 DELETE_MESSAGES = sql.SQL(
-    "WITH gone AS (DELETE FROM {m} m WHERE " + _READ_COMMITTED + " AND m.thread_id = %(thread)s"
+    "WITH gone AS (DELETE FROM {m} m WHERE "
+    + _READ_COMMITTED
+    + " AND m.thread_id = %(thread)s::text"
     " AND m.message_id = ANY(%(ids)s::text[]) RETURNING {mfields})"
     " SELECT * FROM gone g ORDER BY g.created_at, g.message_id"
 )
@@ -211,7 +214,7 @@ UPSERT_SESSION = sql.SQL(
     """
 INSERT INTO {s} AS s (session_id, thread_id, sdk_version, state_json,
                       metadata_json, created_at, updated_at, archived_at)
-SELECT %(id)s, %(thread)s, %(sdk)s, %(state)s::jsonb, %(metadata)s::jsonb,
+SELECT %(id)s::text, %(thread)s::text, %(sdk)s::text, %(state)s::jsonb, %(metadata)s::jsonb,
        coalesce(%(created)s::timestamptz, now()), now(), NULL
 WHERE """
     + _READ_COMMITTED
@@ -237,21 +240,21 @@ UPDATE_SESSION_IF = sql.SQL(
     """
 WITH written AS (
     UPDATE {s} AS s
-    SET thread_id = %(thread)s,
-        sdk_version = %(sdk)s,
+    SET thread_id = %(thread)s::text,
+        sdk_version = %(sdk)s::text,
         state_json = %(state)s::jsonb,
         metadata_json = %(metadata)s::jsonb,
         updated_at = greatest(now(), """
     + _NEXT_UPDATED_AT
     + """)
-    WHERE s.session_id = %(id)s AND s.updated_at = %(expected)s::timestamptz AND """
+    WHERE s.session_id = %(id)s::text AND s.updated_at = %(expected)s::timestamptz AND """
     + _READ_COMMITTED
     + """
     RETURNING {sfields}
 ),
 found AS (
     SELECT {sfields} FROM {s} s
-    WHERE s.session_id = %(id)s AND NOT EXISTS (SELECT 1 FROM written)
+    WHERE s.session_id = %(id)s::text AND NOT EXISTS (SELECT 1 FROM written)
     FOR SHARE OF s
 )
 SELECT true AS written, w.* FROM written w
@@ -267,7 +270,7 @@ ARCHIVE_SESSION = sql.SQL(
     """
 INSERT INTO {s} AS s (session_id, thread_id, sdk_version, state_json,
                       metadata_json, created_at, updated_at, archived_at)
-SELECT %(id)s, %(thread)s, %(sdk)s, NULL, NULL, now(), now(), now()
+SELECT %(id)s::text, %(thread)s::text, %(sdk)s::text, NULL, NULL, now(), now(), now()
 WHERE """
     + _READ_COMMITTED
     + """
@@ -289,7 +292,7 @@ LIST_SESSIONS = sql.SQL(
     "SELECT {sfields} FROM {s} s WHERE s.thread_id = %(thread)s ORDER BY s.created_at, s.session_id"
 )
 LIST_LIVE_SESSIONS = sql.SQL(
-    "SELECT {sfields} FROM {s} s WHERE s.thread_id = %(thread)s"
+    "SELECT {sfields} FROM {s} s WHERE s.thread_id = %(thread)s::text"
     " AND s.archived_at IS NULL ORDER BY s.created_at, s.session_id"
 )
 
@@ -301,9 +304,9 @@ LIST_LIVE_SESSIONS = sql.SQL(
 LIVE_IN_THREAD = sql.SQL(
     "(m.session_id IS NULL"
     " OR m.session_id IN (SELECT s.session_id FROM {s} s"
-    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NULL)"
+    " WHERE s.thread_id = %(thread)s::text AND s.archived_at IS NULL)"
     " OR (m.session_id NOT IN (SELECT s.session_id FROM {s} s"
-    " WHERE s.thread_id = %(thread)s AND s.archived_at IS NOT NULL"
+    " WHERE s.thread_id = %(thread)s::text AND s.archived_at IS NOT NULL"
     " AND s.session_id IS NOT NULL)"
     " AND NOT EXISTS (SELECT 1 FROM {s} s WHERE s.session_id = m.session_id"
     " AND s.archived_at IS NOT NULL)))"
@@ -318,7 +321,7 @@ CURSOR_BOUND = sql.SQL(
 )
 CURSOR_ROW = sql.SQL(
     "{name} AS (SELECT created_at, message_id FROM {m}"
-    " WHERE thread_id = %(thread)s AND message_id = {param})"
+    " WHERE thread_id = %(thread)s::text AND message_id = {param})"
 )
 # A marker row (``missing`` set) reports a cursor id that is not in the thread.
 CURSOR_MARKER = sql.SQL(

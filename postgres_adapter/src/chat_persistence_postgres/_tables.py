@@ -120,10 +120,18 @@ class Tables:
                 valid=sorted(DEFAULT_TABLES),
             )
         names = {**DEFAULT_TABLES, **given}
-        return cls(
+        parsed = cls(
             messages=parse_table_name(names["messages"], role="messages"),
             sessions=parse_table_name(names["sessions"], role="sessions"),
         )
+        if parsed.messages == parsed.sessions:
+            raise ConfigError(
+                f"the messages and sessions tables are both {parsed.messages}: "
+                "the two tables need two names",
+                backend="postgres",
+                option="tables",
+            )
+        return parsed
 
     def role(self, role: str) -> TableName:
         """The table playing ``role`` (``"messages"`` or ``"sessions"``)."""
