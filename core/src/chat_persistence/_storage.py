@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from typing import Final
 
 import attrs
@@ -103,6 +104,26 @@ class ListQuery:
         cursor = self.before if which == "before" else self.after
         assert cursor is not None
         return NotFoundError("message", cursor, thread_id=thread_id)
+
+
+DEFAULT_TABLES: Final = {"messages": "chat_messages", "sessions": "chat_sessions"}
+"""The seed's table names, which a backend with tables uses unless told otherwise."""
+
+
+def table_names(tables: Mapping[str, str] | None, *, backend: str) -> dict[str, str]:
+    """``{"messages": ..., "sessions": ...}`` with the seed's defaults filled in;
+    any other key is a ``ConfigError`` naming the ``tables`` option."""
+    given = dict(tables or {})
+    unknown = sorted(set(given) - set(DEFAULT_TABLES))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in tables: {', '.join(map(repr, unknown))}; "
+            "valid keys: messages, sessions",
+            backend=backend,
+            option="tables",
+            valid=sorted(DEFAULT_TABLES),
+        )
+    return {**DEFAULT_TABLES, **given}
 
 
 def no_time_left(message_id: str) -> InvalidMessageError:

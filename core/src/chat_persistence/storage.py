@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ._redact import redact
 from ._storage import (
+    DEFAULT_TABLES,
     MAX_LIMIT,
     ListQuery,
     check_sdk_version,
@@ -12,9 +13,11 @@ from ._storage import (
     json_text,
     no_time_left,
     option_text_problem,
+    table_names,
 )
 
 __all__ = [
+    "DEFAULT_TABLES",
     "MAX_LIMIT",
     "ListQuery",
     "check_sdk_version",
@@ -23,4 +26,5 @@ __all__ = [
     "no_time_left",
     "option_text_problem",
     "redact",
+    "table_names",
 ]

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import attrs
 
 from chat_persistence import ConfigError
+from chat_persistence.storage import DEFAULT_TABLES, table_names
 
-DEFAULT_TABLES: Mapping[str, str] = {"messages": "chat_messages", "sessions": "chat_sessions"}
 """The seed's table names, used for any key a ``tables`` mapping leaves out."""
 
 _MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: Postgres would silently truncate longer names
@@ -109,17 +109,7 @@ class Tables:
     def from_mapping(cls, tables: Mapping[str, str] | None) -> Tables:
         """``{"messages": ..., "sessions": ...}``, either key optional (the seed's
         defaults), any other key a ``ConfigError``."""
-        given = dict(tables or {})
-        unknown = sorted(set(given) - set(DEFAULT_TABLES))
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) in tables: {', '.join(map(repr, unknown))}; "
-                "valid keys: messages, sessions",
-                backend="postgres",
-                option="tables",
-                valid=sorted(DEFAULT_TABLES),
-            )
-        names = {**DEFAULT_TABLES, **given}
+        names = table_names(tables, backend="postgres")
         parsed = cls(
             messages=parse_table_name(names["messages"], role="messages"),
             sessions=parse_table_name(names["sessions"], role="sessions"),

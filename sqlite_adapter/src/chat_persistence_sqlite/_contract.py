@@ -18,8 +18,8 @@ from collections.abc import Mapping
 import attrs
 
 from chat_persistence import ConfigError
+from chat_persistence.storage import DEFAULT_TABLES, table_names
 
-DEFAULT_TABLES: Mapping[str, str] = {"messages": "chat_messages", "sessions": "chat_sessions"}
 """The seed's table names, used for any key a ``tables`` mapping leaves out."""
 
 
@@ -92,17 +92,7 @@ class Tables:
     def from_mapping(cls, tables: Mapping[str, str] | None) -> Tables:
         """``{"messages": ..., "sessions": ...}``, either key optional, any other
         key a ``ConfigError``."""
-        given = dict(tables or {})
-        unknown = sorted(set(given) - set(DEFAULT_TABLES))
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) in tables: {', '.join(map(repr, unknown))}; "
-                "valid keys: messages, sessions",
-                backend="sqlite",
-                option="tables",
-                valid=sorted(DEFAULT_TABLES),
-            )
-        names = {**DEFAULT_TABLES, **given}
+        names = table_names(tables, backend="sqlite")
         for role, name in names.items():
             if not isinstance(name, str):
                 raise _bad(role, name, f"must be a string, not {type(name).__name__}")
