@@ -18,7 +18,9 @@ def modules_after(code: str) -> dict[str, bool]:
             name: name in sys.modules
             for name in (
                 "psycopg", "psycopg_pool", "chat_persistence._cli", "click",
-                "attrs", "cattrs", "pluggy", "importlib.metadata",
+                "attrs", "cattrs", "pluggy", "importlib.metadata", "email",
+                "zipfile", "logging", "difflib", "sqlite3",
+                "chat_persistence_postgres._ddl", "chat_persistence_sqlite._contract",
             )
         }))
         """
@@ -44,6 +46,17 @@ def test_creating_a_memory_adapter_does_not_import_psycopg() -> None:
     assert loaded["psycopg_pool"] is False
     # No options to convert: cattrs stays unloaded too.
     assert loaded["cattrs"] is False
+    # Entry points and the default sdk_version are read from the installed
+    # distributions' folders: importlib.metadata (and its email parser) stay unloaded.
+    assert loaded["importlib.metadata"] is False
+    assert loaded["email"] is False
+    assert loaded["zipfile"] is False
+    # Only errors and warnings need these, and the other backends' DDL only `ddl`.
+    assert loaded["logging"] is False
+    assert loaded["difflib"] is False
+    assert loaded["sqlite3"] is False
+    assert loaded["chat_persistence_postgres._ddl"] is False
+    assert loaded["chat_persistence_sqlite._contract"] is False
 
 
 def test_options_given_are_converted_and_checked() -> None:

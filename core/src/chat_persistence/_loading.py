@@ -7,20 +7,24 @@ plugin is reported and never hides the others.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import attrs
 
+from ._entrypoints import EntryPoint, entry_points
 from ._errors import BackendLoadError
 from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
 
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
 
-logger = logging.getLogger("chat_persistence")
+def warn(message: str, *args: object) -> None:
+    """Log a warning on the ``chat_persistence`` logger (imported only to warn:
+    ``logging`` is a cost the common path never needs)."""
+    import logging
+
+    logging.getLogger("chat_persistence").warning(message, *args)
+
 
 PLUGINS_ENV = "CHAT_PERSISTENCE_PLUGINS"
 
@@ -56,9 +60,7 @@ class Loader:
         self.filtered: str | None = None
 
     def load_entry_points(self, allowed: set[str] | None) -> None:
-        from importlib.metadata import entry_points
-
-        found = list(entry_points(group=self.group))
+        found = entry_points(self.group)
         if allowed is not None:
             self._note_filter(allowed, {ep.name for ep in found})
         for ep in found:
@@ -79,7 +81,7 @@ class Loader:
     def _note_filter(self, allowed: set[str], installed: set[str]) -> None:
         missing = sorted(allowed - installed)
         if missing:
-            logger.warning(
+            warn(
                 "%s names plugin(s) that are not installed: %s; installed plugins: %s",
                 PLUGINS_ENV,
                 ", ".join(missing),
@@ -161,7 +163,7 @@ def _schemes(usable: Mapping[str, Backend]) -> dict[str, str]:
         for scheme in backend.schemes:
             other = schemes.setdefault(scheme.lower(), name)
             if other != name:
-                logger.warning(
+                warn(
                     "URL scheme %r is claimed by backends %r and %r; using %r",
                     scheme,
                     other,
@@ -194,12 +196,7 @@ def allow_list() -> set[str] | None:
 
 
 def _source_of(ep: EntryPoint) -> Source:
-    dist = ep.dist
-    return Source(
-        plugin=ep.name,
-        distribution=dist.name if dist is not None else None,
-        version=dist.version if dist is not None else None,
-    )
+    return Source(plugin=ep.name, distribution=ep.distribution, version=ep.version)
 
 
 def _describe(source: Source) -> str:

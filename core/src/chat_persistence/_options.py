@@ -4,7 +4,6 @@ option and the nearest valid one."""
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -19,13 +18,21 @@ if TYPE_CHECKING:
     import cattrs
 
 
+def nearest(word: str, choices: list[str]) -> str | None:
+    """The choice closest to ``word`` (a likely typo of it), or None."""
+    import difflib  # only ever on an error path
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def unknown_option(
     backend: str, key: str, valid: list[str], *, what: str = "option"
 ) -> ConfigError:
     """The error for an option (or URL parameter) ``key`` that ``backend`` does not
     take: it names the valid ones and the nearest."""
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = nearest(key, valid)
+    hint = f"; did you mean {close!r}?" if close else ""
     return ConfigError(
         f"unknown {what} {key!r} for backend {backend!r}; "
         f"valid {what}s: {', '.join(valid) or '(none)'}{hint}",

@@ -3,8 +3,6 @@ from configuration: a URL, a backend name or a mapping."""
 
 from __future__ import annotations
 
-import difflib
-import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -13,12 +11,10 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from ._errors import BackendLoadError, BackendNotFoundError, ConfigError
 from ._hooks import PROJECT, Backend, BackendInfo
-from ._loading import Loader, Scan, Source, allow_list
-from ._options import structure_options, unknown_option
+from ._loading import Loader, Scan, Source, allow_list, warn
+from ._options import nearest, structure_options, unknown_option
 from ._protocol import PersistenceAdapter
 from ._redact import redact
-
-logger = logging.getLogger("chat_persistence")
 
 URL_ENV = "CHAT_PERSISTENCE_URL"
 DEFAULT_URL = "memory://"
@@ -78,11 +74,10 @@ class Registry:
                     info.error
                 )
         installed = sorted(scan.backends)
-        close = difflib.get_close_matches(name, installed, n=1, cutoff=0.6)
         raise BackendNotFoundError(
             name,
             installed=installed,
-            suggestion=close[0] if close else None,
+            suggestion=nearest(name, installed),
             failed=scan.failed,
             filtered=scan.filtered,
         ) from _only_failure(scan)
@@ -110,7 +105,7 @@ class Registry:
         if config is None:
             config = os.environ.get(URL_ENV) or None
             if config is None:
-                logger.warning(
+                warn(
                     "%s is not set: using %s, so chat history will not survive this process",
                     URL_ENV,
                     DEFAULT_URL,
@@ -164,8 +159,8 @@ class Registry:
         if name is not None:
             return self.get_backend(name)
         known = sorted(scan.schemes)
-        close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}://'?" if close else ""
+        close = nearest(scheme, known)
+        hint = f"; did you mean '{close}://'?" if close else ""
         # A URL scheme that matches a backend which failed to load: say why.
         if scheme in scan.failed:
             self.get_backend(scheme)

@@ -21,12 +21,9 @@ MAX_LIMIT: Final = 2**63 - 1
 @functools.cache
 def default_sdk_version() -> str:
     """``chat-persistence/<installed version>``, the default ``sdk_version``."""
-    from importlib.metadata import PackageNotFoundError, version
+    from ._entrypoints import version
 
-    try:
-        return f"chat-persistence/{version('chat-persistence')}"
-    except PackageNotFoundError:
-        return "chat-persistence/unknown"
+    return f"chat-persistence/{version('chat-persistence') or 'unknown'}"
 
 
 def option_text_problem(value: object) -> str | None:

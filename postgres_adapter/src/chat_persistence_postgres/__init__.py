@@ -16,11 +16,11 @@ import typing
 
 from chat_persistence._lazy import lazy_exports as _lazy_exports
 
-from ._ddl import reference_ddl
 from ._options import PostgresOptions
 
 if typing.TYPE_CHECKING:
     from ._adapter import PostgresPersistence
+    from ._ddl import reference_ddl
     from ._schema import ColumnProblem, SchemaReport, StrictSchemaMismatchError
 
 __all__ = [
@@ -37,6 +37,7 @@ _LAZY = {
     "ColumnProblem": "._schema",
     "SchemaReport": "._schema",
     "StrictSchemaMismatchError": "._schema",
+    "reference_ddl": "._ddl",
 }
 
 

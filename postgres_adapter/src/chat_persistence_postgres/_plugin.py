@@ -11,7 +11,6 @@ import attrs
 
 from chat_persistence import Backend, ConfigError, PersistenceAdapter, hookimpl
 
-from ._ddl import reference_ddl
 from ._options import PostgresOptions
 
 _TABLE_PARAMS = {"messages_table": "messages", "sessions_table": "sessions"}
@@ -103,6 +102,13 @@ def _url_error(message: str, option: str) -> ConfigError:
     )
 
 
+def postgres_reference_ddl(tables: Mapping[str, str]) -> str:
+    """``reference_ddl``, its module loaded when asked (not when the plugin registers)."""
+    from ._ddl import reference_ddl
+
+    return reference_ddl(tables)
+
+
 def create_postgres_adapter(options: PostgresOptions) -> PersistenceAdapter:
     """Build a ``PostgresPersistence`` (no I/O) from its options."""
     from ._adapter import PostgresPersistence
@@ -126,6 +132,6 @@ def chat_persistence_backends() -> list[Backend]:
             ),
             url_options=postgres_url_options,
             url_parameters=postgres_url_parameters,
-            reference_ddl=reference_ddl,
+            reference_ddl=postgres_reference_ddl,
         )
     ]

@@ -14,19 +14,22 @@ from __future__ import annotations
 import importlib
 import typing
 
-from ._contract import reference_ddl
 from ._plugin import SqliteOptions
 
 if typing.TYPE_CHECKING:
     from ._adapter import SqlitePersistence
+    from ._contract import reference_ddl
 
 __all__ = ["SqliteOptions", "SqlitePersistence", "reference_ddl"]
 
+_LAZY = {"SqlitePersistence": "._adapter", "reference_ddl": "._contract"}
+
 
 def __getattr__(name: str) -> typing.Any:
-    if name != "SqlitePersistence":
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = importlib.import_module("._adapter", __name__).SqlitePersistence
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 

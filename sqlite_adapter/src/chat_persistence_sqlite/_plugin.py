@@ -4,7 +4,6 @@ created."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -12,8 +11,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import attrs
 
 from chat_persistence import Backend, ConfigError, PersistenceAdapter, hookimpl
-
-from ._contract import reference_ddl
 
 _TABLE_PARAMS = {"messages_table": "messages", "sessions_table": "sessions"}
 
@@ -80,6 +77,8 @@ def sqlite_url_options(url: str) -> Mapping[str, Any]:
             continue
         # The registry names the nearest option field; a near miss of a name that
         # only URLs take is named here.
+        import difflib  # at import, a cost every create_adapter would pay
+
         close = difflib.get_close_matches(key, list(_TABLE_PARAMS), n=1, cutoff=0.8)
         if close and key not in _valid_options():
             raise _url_error(
@@ -98,6 +97,13 @@ def sqlite_url_options(url: str) -> Mapping[str, Any]:
     if tables:
         options["tables"] = tables
     return options
+
+
+def sqlite_reference_ddl(tables: Mapping[str, str]) -> str:
+    """``reference_ddl``, its module loaded when asked (not when the plugin registers)."""
+    from ._contract import reference_ddl
+
+    return reference_ddl(tables)
 
 
 def create_sqlite_adapter(options: SqliteOptions) -> PersistenceAdapter:
@@ -129,6 +135,6 @@ def chat_persistence_backends() -> list[Backend]:
                 "sqlite:////absolute/path.db, sqlite:// (private, in memory)"
             ),
             url_options=sqlite_url_options,
-            reference_ddl=reference_ddl,
+            reference_ddl=sqlite_reference_ddl,
         )
     ]
