@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chat_persistence import (
-    AdapterBase,
-    Capability,
-    ConfigError,
-    ListQuery,
-    Message,
-    Session,
-    stored_message,
-    unstructure_parts,
-)
+# The message model and its codec are reached through the package (``cp.Session``,
+# ``cp.stored_message``), which loads them on first use: on the first save or read,
+# not when ``create_adapter("memory://")`` builds the adapter.
+import chat_persistence as cp
+from chat_persistence import AdapterBase, Capability, ConfigError
 from chat_persistence.storage import json_text, option_text_problem
 
 from ._store import (
@@ -29,6 +24,9 @@ from ._store import (
     named_store,
     to_micros,
 )
+
+if TYPE_CHECKING:
+    from chat_persistence import ListQuery, Message, Session
 
 
 def _now_us() -> int:
@@ -78,7 +76,7 @@ class MemoryPersistence(AdapterBase):
             NewMessage(
                 m.id,
                 m.role,
-                json_text(unstructure_parts(m.parts)),
+                json_text(cp.unstructure_parts(m.parts)),
                 m.session_id,
                 None if m.created_at is None else to_micros(m.created_at),
             )
@@ -148,7 +146,7 @@ class MemoryPersistence(AdapterBase):
 
     def _message(self, thread_id: str, row: MessageRow) -> Message:
         """A fresh ``Message`` built from a stored row (validated when it was saved)."""
-        return stored_message(
+        return cp.stored_message(
             thread_id=thread_id,
             message_id=row.message_id,
             role=row.role,
@@ -161,7 +159,7 @@ class MemoryPersistence(AdapterBase):
 def _session(row: SessionRow) -> Session:
     state: Any = json.loads(row.state_json)
     metadata: Any = json.loads(row.metadata_json)
-    return Session(
+    return cp.Session(
         id=row.session_id,
         thread_id=row.thread_id,
         sdk_version=row.sdk_version,
