@@ -4,8 +4,10 @@ start-up time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from typing import Any
@@ -21,6 +23,7 @@ STARTUP_CASE = "Start-up"
 BARE = "bare interpreter"
 IMPORT = "+ import chat_persistence"
 CREATE = "+ import + create_adapter('memory://')"
+CREATE_AS_RUN = "+ import + create_adapter('memory://'), the environment's bytecode settings"
 
 
 def _long_thread(count: int) -> list[Message]:
@@ -122,32 +125,52 @@ async def memory_backend(results: Results, *, long: int, reps: int) -> None:
             )
 
 
-def _python(code: str) -> Timed:
+def _python(code: str, env: dict[str, str] | None = None) -> Timed:
     async def run() -> float:
         start = time.perf_counter()
         # Blocking on purpose: the clock covers exactly the child's life.
-        subprocess.run([sys.executable, "-c", code], check=True)  # noqa: ASYNC221
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)  # noqa: ASYNC221
         return time.perf_counter() - start
 
     return run
 
 
+def _with_bytecode(cache: str) -> dict[str, str]:
+    """The environment with bytecode written to and read from ``cache`` (the warm-up
+    runs fill it), as an installed package has it: pip compiles at install, and the
+    bare interpreter's standard library is compiled. Without it, under
+    PYTHONDONTWRITEBYTECODE in a venv whose installer compiled nothing, every run
+    would compile attrs, pluggy and our sources again."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
 async def startup(results: Results, *, reps: int) -> dict[str, Any]:
     """Interpreter start, + import, + create_adapter('memory://'); whether psycopg
     got imported; the slowest imports by ``-X importtime``."""
-    await measure(
-        results,
-        STARTUP_CASE,
-        {
-            BARE: _python("pass"),
-            IMPORT: _python("import chat_persistence"),
-            CREATE: _python("import chat_persistence as c; c.create_adapter('memory://')"),
-        },
-        ops=1,
-        reps=reps,
-        baseline=BARE,
-        warmup=2,
-    )
+    create = "import chat_persistence as c; c.create_adapter('memory://')"
+    as_run = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    with tempfile.TemporaryDirectory(prefix="cp-bench-pyc-") as cache:
+        env = _with_bytecode(cache)
+        await measure(
+            results,
+            STARTUP_CASE,
+            {
+                BARE: _python("pass", env),
+                IMPORT: _python("import chat_persistence", env),
+                CREATE: _python(create, env),
+                CREATE_AS_RUN: _python(create),
+            },
+            ops=1,
+            reps=reps,
+            baseline=BARE,
+            warmup=2,
+            notes={
+                CREATE_AS_RUN: "PYTHONDONTWRITEBYTECODE="
+                + (f"{as_run}: no bytecode written" if as_run else "unset: bytecode as found"),
+            },
+        )
     probe = subprocess.run(  # noqa: ASYNC221 - a one-off probe, nothing else runs
         [
             sys.executable,

@@ -16,8 +16,6 @@ import attrs
 from chat_persistence import ConfigError
 from chat_persistence.storage import check_sdk_version
 
-from ._tables import Tables
-
 BACKEND = "postgres"
 
 
@@ -43,6 +41,8 @@ def _pool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def _tables(_: object, attribute: attrs.Attribute[Any], value: Mapping[str, str]) -> None:
+    from ._tables import Tables  # here, not at import: the plugin registers without it
+
     Tables.from_mapping(value)  # ConfigError naming the bad key or name
 
 
