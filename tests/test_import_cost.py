@@ -21,6 +21,7 @@ def modules_after(code: str) -> dict[str, bool]:
                 "attrs", "cattrs", "pluggy", "importlib.metadata", "email",
                 "zipfile", "logging", "difflib", "sqlite3",
                 "chat_persistence_postgres._ddl", "chat_persistence_sqlite._contract",
+                "asyncio", "chat_persistence._registry", "chat_persistence._demo",
             )
         }))
         """
@@ -110,6 +111,24 @@ def test_cli_help_and_backends_do_not_import_psycopg() -> None:
     )
     assert loaded["chat_persistence._cli"] is True
     assert loaded["psycopg"] is False
+
+
+def test_cli_help_loads_neither_the_registry_nor_asyncio() -> None:
+    loaded = modules_after(
+        """
+        from chat_persistence._cli import main
+        for args in (["--help"], ["demo", "--help"]):
+            try:
+                main(args, prog_name="chat-persistence")
+            except SystemExit as exit:
+                assert exit.code == 0, (args, exit.code)
+        """
+    )
+    assert loaded["chat_persistence._cli"] is True
+    for name in ("asyncio", "chat_persistence._registry", "chat_persistence._demo"):
+        assert loaded[name] is False, name
+    for name in ("attrs", "pluggy", "importlib.metadata"):
+        assert loaded[name] is False, name
 
 
 def test_the_memory_package_loads_its_adapter_only_when_asked() -> None:

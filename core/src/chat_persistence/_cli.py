@@ -6,16 +6,14 @@ commands import what they need (the contract suite, a backend's driver) lazily.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ._demo import Demo
 from ._errors import (
     BackendLoadError,
     BackendNotFoundError,
@@ -24,11 +22,16 @@ from ._errors import (
     SchemaMismatchError,
     StorageUnavailableError,
 )
-from ._hooks import BackendInfo
 from ._protocol import Capability, PersistenceAdapter
 from ._redact import redact
-from ._registry import Registry, default_registry
 from ._table import summary, table
+
+if TYPE_CHECKING:
+    from ._hooks import BackendInfo
+    from ._registry import Registry
+
+# asyncio, the registry (attrs, pluggy) and the demo load in the commands that use
+# them: `chat-persistence --help` costs click and little else.
 
 EXIT_FAILED = 1
 """What was checked is wrong: a schema mismatch, a failed contract check."""
@@ -82,6 +85,8 @@ def _one_line(err: BaseException) -> str:
 def _registry(ctx: click.Context) -> Registry:
     """The registry to use: ``obj`` when a host or a test passes one, else the
     process-wide one."""
+    from ._registry import Registry, default_registry
+
     obj = ctx.find_object(Registry)
     return obj if obj is not None else default_registry
 
@@ -243,6 +248,8 @@ def _schema_matches(adapter: PersistenceAdapter, url: str) -> bool:
         async with adapter:
             await adapter.validate_schema()
 
+    import asyncio
+
     try:
         asyncio.run(probe())
     except SchemaMismatchError as err:
@@ -296,6 +303,8 @@ def contract(ctx: click.Context, url: str, only: tuple[str, ...], require: tuple
             raise
         raise CannotRunError(_one_line(err)) from err
     if inspect.isawaitable(report):
+        import asyncio
+
         report = asyncio.run(_await(report))
     click.echo(redact(report.format()))
     if not report.passed:
@@ -360,5 +369,9 @@ def demo(ctx: click.Context, url: str, keep: bool) -> None:
     It writes to a fresh random thread and, on a durable store, deletes it at
     the end unless --keep is given.
     """
+    import asyncio
+
+    from ._demo import Demo
+
     adapter = _registry(ctx).create_adapter(url)
     asyncio.run(Demo(adapter, url, keep=keep).run())
