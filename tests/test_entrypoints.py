@@ -7,12 +7,13 @@ hands an environment it does not read itself (a zip file on ``sys.path``) to
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from chat_persistence._entrypoints import EntryPoint, entry_points, version
+from chat_persistence._entrypoints import EntryPoint, _normalize, entry_points, version
 
 GROUPS = ("chat_persistence", "console_scripts", "pytest11", "other")
 
@@ -199,3 +200,8 @@ def test_an_entry_point_loads_its_module_or_its_object() -> None:
     assert decoder is importlib.import_module("json.decoder").JSONDecoder.decode
     with pytest.raises(ValueError, match="names no module"):
         EntryPoint("bad", "not a module!", None, None).load()
+
+
+@pytest.mark.parametrize("name", ["", "a", "A.B", "a__b", "-a-", "a-_.b", "Zope.Interface", "._-"])
+def test_names_are_normalized_as_importlib_does(name: str) -> None:
+    assert _normalize(name) == re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")

@@ -146,7 +146,13 @@ def _stem_key(info: str) -> str:
 
 @functools.cache
 def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+    """PEP 503's normalized name with ``_`` for ``-``, as ``importlib.metadata``
+    keys distributions (``re.sub(r"[-_.]+", "-", name).lower()``, without a regex
+    to compile)."""
+    folded = name.lower().replace("-", "_").replace(".", "_")
+    while "__" in folded:
+        folded = folded.replace("__", "_")
+    return folded
 
 
 def _read(info: str, filename: str) -> str | None:
