@@ -22,6 +22,7 @@ def modules_after(code: str) -> dict[str, bool]:
                 "zipfile", "logging", "difflib", "sqlite3",
                 "chat_persistence_postgres._ddl", "chat_persistence_sqlite._contract",
                 "asyncio", "chat_persistence._registry", "chat_persistence._demo",
+                "chat_persistence._info", "chat_persistence._model",
             )
         }))
         """
@@ -35,9 +36,13 @@ def modules_after(code: str) -> dict[str, bool]:
 def test_creating_a_memory_adapter_does_not_import_psycopg() -> None:
     loaded = modules_after(
         """
+        import sys
         import chat_persistence
         adapter = chat_persistence.create_adapter("memory://")
         assert type(adapter).__name__ == "MemoryPersistence", adapter
+        # Creating needs neither the rows of available_backends() nor the model.
+        assert "chat_persistence._info" not in sys.modules
+        assert "chat_persistence._model" not in sys.modules
         # Every plugin was loaded to find the backend, postgres's included.
         names = {i.name for i in chat_persistence.available_backends() if i.ok}
         assert {"memory", "postgres"} <= names, names

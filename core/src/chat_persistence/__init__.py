@@ -38,10 +38,10 @@ if typing.TYPE_CHECKING:
     )
     from ._hooks import (
         Backend,
-        BackendInfo,
         hookimpl,
         hookspec,
     )
+    from ._info import BackendInfo
     from ._model import (
         DataPart,
         FilePart,
@@ -133,7 +133,7 @@ _LAZY = {
     "unstructure_part": "._codec",
     "unstructure_parts": "._codec",
     "Backend": "._hooks",
-    "BackendInfo": "._hooks",
+    "BackendInfo": "._info",
     "Capability": "._protocol",
     "hookimpl": "._hooks",
     "hookspec": "._hooks",

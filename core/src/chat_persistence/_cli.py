@@ -27,7 +27,7 @@ from ._redact import redact
 from ._table import summary, table
 
 if TYPE_CHECKING:
-    from ._hooks import BackendInfo
+    from ._info import BackendInfo
     from ._registry import Registry
 
 # asyncio, the registry (attrs, pluggy) and the demo load in the commands that use

@@ -47,27 +47,6 @@ class Backend:
     import the driver."""
 
 
-@attrs.frozen
-class BackendInfo:
-    """One row of ``available_backends()``: a backend, or a plugin that failed.
-
-    ``error`` is None for a usable backend; for a plugin that failed to load (or a
-    backend name claimed twice) it holds the error, and ``backend`` is None.
-    """
-
-    name: str
-    plugin: str
-    distribution: str | None
-    version: str | None
-    backend: Backend | None = None
-    error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether this backend can be created."""
-        return self.error is None
-
-
 class BackendSpec:
     """The hook specifications."""
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from ._entrypoints import EntryPoint, entry_points
 from ._errors import BackendLoadError
-from ._hooks import PROJECT, Backend, BackendInfo, BackendSpec
+from ._hooks import PROJECT, Backend, BackendSpec
+
+if TYPE_CHECKING:
+    from ._info import BackendInfo
 
 
 def warn(message: str, *args: object) -> None:
@@ -27,19 +30,44 @@ def warn(message: str, *args: object) -> None:
 PLUGINS_ENV = "CHAT_PERSISTENCE_PLUGINS"
 
 
-# NamedTuples, not attrs classes: building an attrs class costs about 1 ms, paid
+class Scan:
+    """What one scan found. Its ``infos`` (``available_backends()``) are built when
+    first asked for: ``create_adapter`` needs only ``backends`` and ``schemes``."""
+
+    __slots__ = ("_claims", "_failures", "_infos", "backends", "failed", "filtered", "schemes")
+
+    def __init__(
+        self,
+        claims: list[tuple[str, Backend, Source, BaseException | None]],
+        failures: list[BackendInfo],
+        backends: dict[str, Backend],
+        filtered: str | None,
+    ) -> None:
+        self._claims = claims
+        self._failures = failures
+        self._infos: list[BackendInfo] | None = None
+        self.backends = backends
+        self.schemes = _schemes(backends)
+        self.failed = {f.plugin: f.error for f in failures if f.error is not None}
+        self.filtered = filtered
+        """What the plugin allow-list left out, for errors that a left-out plugin explains."""
+
+    @property
+    def infos(self) -> list[BackendInfo]:
+        """Every backend claimed (each with its error if claimed twice), then every
+        plugin that failed."""
+        if self._infos is None:
+            from ._info import BackendInfo
+
+            self._infos = [
+                BackendInfo(name, s.plugin, s.distribution, s.version, backend=b, error=err)
+                for name, b, s, err in self._claims
+            ] + self._failures
+        return self._infos
+
+
+# A NamedTuple, not an attrs class: building an attrs class costs about 1 ms, paid
 # by every process that creates an adapter.
-class Scan(NamedTuple):
-    """What one scan found."""
-
-    infos: list[BackendInfo]
-    backends: dict[str, Backend]
-    schemes: dict[str, str]
-    failed: dict[str, BaseException]
-    filtered: str | None = None
-    """What the plugin allow-list left out, for errors that a left-out plugin explains."""
-
-
 class Source(NamedTuple):
     """Where a plugin came from."""
 
@@ -131,31 +159,18 @@ class Loader:
         return found
 
     def scan(self) -> Scan:
-        infos: list[BackendInfo] = []
+        claimed: list[tuple[str, Backend, Source, BaseException | None]] = []
         usable: dict[str, Backend] = {}
         for name, claims in sorted(self._claims().items()):
             if len(claims) == 1:
                 backend, source = claims[0]
                 usable[name] = backend
-                infos.append(
-                    BackendInfo(
-                        name, source.plugin, source.distribution, source.version, backend=backend
-                    )
-                )
+                claimed.append((name, backend, source, None))
                 continue
             who = " and ".join(_describe(s) for _, s in claims)
             err = BackendLoadError(name, f"claimed by more than one plugin: {who}; uninstall one")
-            infos += [
-                BackendInfo(name, s.plugin, s.distribution, s.version, backend=b, error=err)
-                for b, s in claims
-            ]
-        return Scan(
-            infos=infos + self.failures,
-            backends=usable,
-            schemes=_schemes(usable),
-            failed={f.plugin: f.error for f in self.failures if f.error is not None},
-            filtered=self.filtered,
-        )
+            claimed += [(name, b, s, err) for b, s in claims]
+        return Scan(claimed, self.failures, usable, self.filtered)
 
 
 def _schemes(usable: Mapping[str, Backend]) -> dict[str, str]:
@@ -208,6 +223,8 @@ def _describe(source: Source) -> str:
 
 
 def _failure(source: Source, err: BaseException) -> BackendInfo:
+    from ._info import BackendInfo  # a plugin failed: its row is built now
+
     return BackendInfo(
         name=source.plugin,
         plugin=source.plugin,

@@ -6,15 +6,18 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from ._errors import BackendLoadError, BackendNotFoundError, ConfigError
-from ._hooks import PROJECT, Backend, BackendInfo
+from ._hooks import PROJECT, Backend
 from ._loading import Loader, Scan, Source, allow_list, warn
 from ._options import nearest, structure_options, unknown_option
 from ._protocol import PersistenceAdapter
 from ._redact import redact
+
+if TYPE_CHECKING:
+    from ._info import BackendInfo
 
 URL_ENV = "CHAT_PERSISTENCE_URL"
 DEFAULT_URL = "memory://"
