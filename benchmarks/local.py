@@ -171,21 +171,23 @@ async def startup(results: Results, *, reps: int) -> dict[str, Any]:
                 + (f"{as_run}: no bytecode written" if as_run else "unset: bytecode as found"),
             },
         )
-    probe = subprocess.run(  # noqa: ASYNC221 - a one-off probe, nothing else runs
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-c",
-            "import sys, chat_persistence as c\n"
-            "try:\n    c.create_adapter('memory://')\nexcept Exception as e:\n"
-            "    print('create_adapter failed:', type(e).__name__, e)\n"
-            "print('psycopg loaded:', sorted(m for m in sys.modules if m.startswith('psycopg')))",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        probe = subprocess.run(  # noqa: ASYNC221 - a one-off probe, nothing else runs
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-c",
+                "import sys, chat_persistence as c\n"
+                "try:\n    c.create_adapter('memory://')\nexcept Exception as e:\n"
+                "    print('create_adapter failed:', type(e).__name__, e)\n"
+                "print('psycopg loaded:',\n"
+                "      sorted(m for m in sys.modules if m.startswith('psycopg')))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,  # the bytecode the timed rows had: times of imports, not of compiling
+        )
     loaded = [line for line in probe.stdout.splitlines() if line.startswith("psycopg loaded:")]
     psycopg_modules = loaded[0].split(":", 1)[1].strip() if loaded else "unknown"
     failed = [
