@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncCursor, pq
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -45,7 +46,7 @@ from ._single_save import SavedRow, SingleSave
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
-from ._wire import StoredJsonbLoader, dumps, loads_stored
+from ._wire import StoredJsonbLoader, Wire, dump_wire, dumps
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -53,8 +54,8 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 _JSONB_OID = psycopg.adapters.types["jsonb"].oid
 BIG_BATCH = 64 * 1024 * 1024
-"""A batch whose parts' JSON is longer sends them as one text per message:
-jsonb holds at most 256 MB in one value, the batch's array of parts."""
+"""A batch whose JSON is longer sends it as one text per message: jsonb holds at
+most 256 MB in one value, the batch's array of records."""
 
 
 def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> AsyncCursor[_R]:
@@ -66,6 +67,16 @@ def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> Async
     cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=reader)
     cur.format = pq.Format.BINARY
     cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
+    if clamp_times:
+        cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
+    return cur
+
+
+def save_cursor(conn: Conn, *, clamp_times: bool) -> AsyncCursor[SavedRow]:
+    """A binary cursor of our own for a save's ``RETURNING message_id, created_at``
+    (no ``jsonb`` to decode); ``clamp_times`` as for ``our_cursor``."""
+    cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=tuple_row)
+    cur.format = pq.Format.BINARY
     if clamp_times:
         cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
     return cur
@@ -220,34 +231,36 @@ class PostgresPersistence(AdapterBase):
         A per-thread advisory lock, taken in the same transaction, orders
         concurrent writers to one thread, so store-assigned ``created_at`` values
         never interleave; writers to different threads do not wait for each other
-        (a single message: see ``SingleSave``). Retried on a lost connection:
-        re-saving the same batch is idempotent (a batch that did commit keeps the
-        ``created_at`` it was given).
+        (see ``SingleSave``). Retried on a lost connection: re-saving the same
+        batch is idempotent (a batch that did commit keeps the ``created_at`` it
+        was given).
         """
-        # Serialized once: sent as jsonb (one message's parts array, or an array of
-        # them), and decoded again for the returned messages, which so share nothing
-        # with the caller's.
+        # Serialized once: sent as jsonb (one message's parts array, or the batch's
+        # records), and decoded again for the returned messages, which so share
+        # nothing with the caller's.
         single = len(messages) == 1
-        upsert = self._q.save_messages
+        locked: Statement | None
         if single:
-            wire = dumps(unstructure_parts(messages[0].parts))
-            params = _one_params(thread_id, messages[0], wire)
-            one_statement = self._single.use_one_statement()
+            wire = dump_wire(unstructure_parts(messages[0].parts))
+            params = _one_params(thread_id, messages[0], wire.text)
+            locked, behind = self._q.save_message_locked, self._q.save_message
         else:
-            wire = dumps([unstructure_parts(m.parts) for m in messages])
-            params = _batch_params(thread_id, messages, wire)
-            one_statement = False
-            if len(wire) > BIG_BATCH:  # characters: at least as many bytes
-                params["parts"] = [dumps(unstructure_parts(m.parts)) for m in messages]
-                upsert = self._q.save_big_batch
+            records = batch_records(messages)
+            wire = dump_wire(records)
+            params: dict[str, object] = {"thread": thread_id, "batch": _jsonb_text(wire.text)}
+            locked, behind = self._q.save_messages_locked, self._q.save_messages
+            if len(wire.text) > BIG_BATCH:  # characters: at least as many bytes
+                params["batch"] = [dumps(r) for r in records]
+                params["ids"] = [m.id for m in messages]
+                locked, behind = None, self._q.save_big_batch
+        if not self._single.use_one_statement():
+            locked = None
 
         async def save_once(conn: Conn, *, clamp_times: bool) -> list[SavedRow]:
-            cur = our_cursor(conn, saved_reader, clamp_times=clamp_times)
-            if single:
-                return await self._single.run(
-                    cur, self._q, thread_id, params, one_statement=one_statement
-                )
-            return await self._single.behind_lock(cur, self._q, thread_id, upsert, params)
+            cur = save_cursor(conn, clamp_times=clamp_times)
+            return await self._single.run(
+                cur, self._q, thread_id, params, locked=locked, behind=behind
+            )
 
         async def save(conn: Conn) -> list[SavedRow]:
             try:
@@ -445,20 +458,28 @@ def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:
         "role": m.role,
         "session": m.session_id,
         "created": None if m.created_at is None else utc(m.created_at),
-        "parts": Jsonb(None, dumps=lambda _: wire),
+        "parts": _jsonb_text(wire),
     }
 
 
-def _batch_params(thread_id: str, messages: tuple[Message, ...], wire: str) -> dict[str, object]:
-    return {
-        "thread": thread_id,
-        "ids": [m.id for m in messages],
-        "roles": [m.role for m in messages],
-        "sessions": [m.session_id for m in messages],
-        # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
-        "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
-        "parts": Jsonb(None, dumps=lambda _: wire),
-    }
+def batch_records(messages: tuple[Message, ...]) -> list[dict[str, JSON]]:
+    """The batch as the save statement reads it: one JSON record per message."""
+    return [
+        {
+            "id": m.id,
+            "role": m.role,
+            "session": m.session_id,
+            # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
+            "created": None if m.created_at is None else utc(m.created_at).isoformat(),
+            "parts": unstructure_parts(m.parts),
+        }
+        for m in messages
+    ]
+
+
+def _jsonb_text(text: str) -> Jsonb:
+    """A ``jsonb`` parameter of JSON text written already."""
+    return Jsonb(None, dumps=lambda _: text)
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
@@ -474,11 +495,12 @@ def _jsonb(value: JSON | None) -> Jsonb | None:
 
 
 def _as_stored(
-    thread_id: str, messages: tuple[Message, ...], stored: dict[str, Any], wire: str
+    thread_id: str, messages: tuple[Message, ...], stored: dict[str, Any], wire: Wire
 ) -> list[Message]:
     """The saved batch as stored: the store's times, parts decoded again from the
     wire text (validated on the way in; nothing shared with the caller's)."""
-    parts_of = [loads_stored(wire)] if len(messages) == 1 else loads_stored(wire)
+    sent = wire.loads()
+    parts_of = [sent] if len(messages) == 1 else [r["parts"] for r in sent]
     return [
         stored_message(
             thread_id=thread_id,

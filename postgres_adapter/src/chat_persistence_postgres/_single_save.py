@@ -1,12 +1,12 @@
-"""Saving behind the thread lock, and the one-statement form of a single save.
+"""Saving behind the thread lock, and the one-statement form of a save.
 
-A batch runs the lock and its upsert in a pipeline (one round trip, one
-transaction). A single message is saved by one statement that takes the lock
-itself when it can prove its snapshot fresh (docs/postgres.md, "Single-message
-saves"); when it cannot, it writes nothing, and the save runs behind the lock in
-a pipeline, as do the next ``PAUSE`` single saves of the adapter. On Citus
-(``distributed``) every save runs behind the lock taken on the thread's shard, in
-an explicit transaction (docs/scaling.md).
+A save (one message or a batch) is one statement that takes the lock itself when
+it can prove its snapshot fresh (docs/postgres.md, "Saves in one statement");
+when it cannot, it writes nothing, and the save runs as the lock and the upsert in
+a pipeline (one round trip, one transaction), as do the next ``PAUSE`` saves of
+the adapter. A batch too large for one ``jsonb`` value always runs behind the
+lock. On Citus (``distributed``) every save runs behind the lock taken on the
+thread's shard, in an explicit transaction (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ._queries import Queries, Statement
 logger = logging.getLogger("chat_persistence.postgres")
 
 PAUSE = 32
-"""Single saves that skip the one-statement form after it could not prove its snapshot."""
+"""Saves that skip the one-statement form after it could not prove its snapshot."""
 
 SavedRow = tuple[str, datetime]
 """``(message_id, created_at)`` as stored."""
@@ -55,12 +55,12 @@ async def save_behind_lock(
 
 
 class SingleSave:
-    """The saves of one adapter behind the thread lock, and the pause counter of
-    its one-statement single saves."""
+    """The saves of one adapter, in one statement or behind the thread lock, and
+    the pause counter of the one-statement form."""
 
     def __init__(self, connections: Connections) -> None:
         self.pause = 0
-        """Single saves left to run as a pipeline before the one-statement form again."""
+        """Saves left to run as a pipeline before the one-statement form again."""
         self._connections = connections
 
     @property
@@ -82,7 +82,7 @@ class SingleSave:
         )
 
     def use_one_statement(self) -> bool:
-        """Whether the next single save tries the one-statement form (counts the pause down)."""
+        """Whether the next save tries the one-statement form (counts the pause down)."""
         if self.pause:
             self.pause -= 1
             return False
@@ -95,18 +95,21 @@ class SingleSave:
         thread_id: str,
         params: Mapping[str, Any],
         *,
-        one_statement: bool,
+        locked: Statement | None,
+        behind: Statement,
     ) -> list[SavedRow]:
-        """Save one message: in one statement when it proves its snapshot, else
-        behind the lock in a pipeline. Distributed, always behind the lock: Citus
-        runs the one statement as a read on the shard's node, which releases the
-        lock when that read ends, and a write after it."""
-        if one_statement and not self.distributed:
-            await cur.execute(queries.save_message_locked, params)
+        """Save: by ``locked`` (the one-statement form, which takes the lock) when
+        given and it proves its snapshot, else by ``behind`` behind the lock in a
+        pipeline. Distributed, always behind the lock: Citus runs the one statement
+        as a read on the shard's node, which releases the lock when that read ends,
+        and a write after it."""
+        if locked is not None and not self.distributed:
+            await cur.execute(locked, params)
+            # Unproven, it wrote nothing and returned no row; a save has messages.
             if rows := await cur.fetchall():
                 return rows
             self._unproven(thread_id)
-        return await self.behind_lock(cur, queries, thread_id, queries.save_message, params)
+        return await self.behind_lock(cur, queries, thread_id, behind, params)
 
     def _unproven(self, thread_id: str) -> None:
         # Another transaction ended while the one-statement save waited or started:
