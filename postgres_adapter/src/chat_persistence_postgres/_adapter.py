@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncCursor, pq
-from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -21,7 +20,6 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
-    stored_message,
     unstructure_parts,
 )
 from chat_persistence.storage import no_time_left
@@ -42,11 +40,20 @@ from ._rows import (
     utc,
 )
 from ._schema import SchemaReport, inspect_schema, schema_error
-from ._single_save import SavedRow, SingleSave
+from ._single_save import (
+    SavedRow,
+    SingleSave,
+    as_stored,
+    batch_records,
+    jsonb_text,
+    one_params,
+    save_cursor,
+    utc_or_none,
+)
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
-from ._wire import StoredJsonbLoader, Wire, dump_wire, dumps
+from ._wire import StoredJsonbLoader, dump_wire, dumps
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -67,16 +74,6 @@ def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> Async
     cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=reader)
     cur.format = pq.Format.BINARY
     cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
-    if clamp_times:
-        cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
-    return cur
-
-
-def save_cursor(conn: Conn, *, clamp_times: bool) -> AsyncCursor[SavedRow]:
-    """A binary cursor of our own for a save's ``RETURNING message_id, created_at``
-    (no ``jsonb`` to decode); ``clamp_times`` as for ``our_cursor``."""
-    cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=tuple_row)
-    cur.format = pq.Format.BINARY
     if clamp_times:
         cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
     return cur
@@ -242,12 +239,12 @@ class PostgresPersistence(AdapterBase):
         locked: Statement | None
         if single:
             wire = dump_wire(unstructure_parts(messages[0].parts))
-            params = _one_params(thread_id, messages[0], wire.text)
+            params = one_params(thread_id, messages[0], wire.text)
             locked, behind = self._q.save_message_locked, self._q.save_message
         else:
             records = batch_records(messages)
             wire = dump_wire(records)
-            params: dict[str, object] = {"thread": thread_id, "batch": _jsonb_text(wire.text)}
+            params: dict[str, object] = {"thread": thread_id, "batch": jsonb_text(wire.text)}
             locked, behind = self._q.save_messages_locked, self._q.save_messages
             if len(wire.text) > BIG_BATCH:  # characters: at least as many bytes
                 params["batch"] = [dumps(r) for r in records]
@@ -281,7 +278,7 @@ class PostgresPersistence(AdapterBase):
             if OVERFLOW_MARK not in detail:
                 raise
             raise no_time_left(detail.split(OVERFLOW_MARK, 1)[1].rstrip('"')) from None
-        return _as_stored(thread_id, messages, dict(rows), wire)
+        return as_stored(thread_id, messages, dict(rows), wire)
 
     async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         """One query, keyset paging on ``(created_at, message_id)``."""
@@ -371,7 +368,7 @@ class PostgresPersistence(AdapterBase):
             "state": _jsonb(session.state),
             "metadata": _jsonb(session.metadata),
             "created": None if session.created_at is None else utc(session.created_at),
-            "expected": _utc_or_none(expected_updated_at),
+            "expected": utc_or_none(expected_updated_at),
         }
         if expected_updated_at is None:
             rows = await self._fetch(
@@ -451,64 +448,5 @@ class PostgresPersistence(AdapterBase):
         return await self._run("check_schema", inspect, retry=True, texts=list)
 
 
-def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:
-    return {
-        "thread": thread_id,
-        "id": m.id,
-        "role": m.role,
-        "session": m.session_id,
-        "created": None if m.created_at is None else utc(m.created_at),
-        "parts": _jsonb_text(wire),
-    }
-
-
-def batch_records(messages: tuple[Message, ...]) -> list[dict[str, JSON]]:
-    """The batch as the save statement reads it: one JSON record per message."""
-    return [
-        {
-            "id": m.id,
-            "role": m.role,
-            "session": m.session_id,
-            # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
-            "created": None if m.created_at is None else utc(m.created_at).isoformat(),
-            "parts": unstructure_parts(m.parts),
-        }
-        for m in messages
-    ]
-
-
-def _jsonb_text(text: str) -> Jsonb:
-    """A ``jsonb`` parameter of JSON text written already."""
-    return Jsonb(None, dumps=lambda _: text)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    """``value`` in UTC; None (which matches no row) when it has no UTC form."""
-    try:
-        return None if value is None else utc(value)
-    except OverflowError:
-        return None
-
-
 def _jsonb(value: JSON | None) -> Jsonb | None:
     return None if value is None else Jsonb(value, dumps=dumps)
-
-
-def _as_stored(
-    thread_id: str, messages: tuple[Message, ...], stored: dict[str, Any], wire: Wire
-) -> list[Message]:
-    """The saved batch as stored: the store's times, parts decoded again from the
-    wire text (validated on the way in; nothing shared with the caller's)."""
-    sent = wire.loads()
-    parts_of = [sent] if len(messages) == 1 else [r["parts"] for r in sent]
-    return [
-        stored_message(
-            thread_id=thread_id,
-            message_id=m.id,
-            role=m.role,
-            session_id=m.session_id,
-            created_at=_utc_or_none(stored[m.id]),
-            parts_json=parts,
-        )
-        for m, parts in zip(messages, parts_of, strict=True)
-    ]

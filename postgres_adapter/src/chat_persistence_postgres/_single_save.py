@@ -16,12 +16,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncCursor
+from psycopg import AsyncCursor, pq
 from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 
-from ._connections import Connections
+from chat_persistence import JSON, Message, stored_message, unstructure_parts
+
+from ._connections import Conn, Connections
 from ._pipeline import in_one_transaction
 from ._queries import Queries, Statement
+from ._rows import utc
+from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
+from ._wire import Wire
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -120,3 +126,76 @@ class SingleSave:
             "save; saved again behind the thread lock",
             thread_id,
         )
+
+
+# -- what a save sends and returns ----------------------------------------------
+
+
+def save_cursor(conn: Conn, *, clamp_times: bool) -> AsyncCursor[SavedRow]:
+    """A binary cursor of our own for a save's ``RETURNING message_id, created_at``
+    (no ``jsonb`` to decode); ``clamp_times`` as for ``our_cursor``."""
+    cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=tuple_row)
+    cur.format = pq.Format.BINARY
+    if clamp_times:
+        cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
+    return cur
+
+
+def one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:
+    """The parameters of the one-message statement, its parts written as ``wire``."""
+    return {
+        "thread": thread_id,
+        "id": m.id,
+        "role": m.role,
+        "session": m.session_id,
+        "created": None if m.created_at is None else utc(m.created_at),
+        "parts": jsonb_text(wire),
+    }
+
+
+def batch_records(messages: tuple[Message, ...]) -> list[dict[str, JSON]]:
+    """The batch as the save statement reads it: one JSON record per message."""
+    return [
+        {
+            "id": m.id,
+            "role": m.role,
+            "session": m.session_id,
+            # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
+            "created": None if m.created_at is None else utc(m.created_at).isoformat(),
+            "parts": unstructure_parts(m.parts),
+        }
+        for m in messages
+    ]
+
+
+def jsonb_text(text: str) -> Jsonb:
+    """A ``jsonb`` parameter of JSON text written already."""
+    return Jsonb(None, dumps=lambda _: text)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; None (which matches no row) when it has no UTC form."""
+    try:
+        return None if value is None else utc(value)
+    except OverflowError:
+        return None
+
+
+def as_stored(
+    thread_id: str, messages: tuple[Message, ...], stored: dict[str, Any], wire: Wire
+) -> list[Message]:
+    """The saved batch as stored: the store's times, parts decoded again from the
+    wire text (validated on the way in; nothing shared with the caller's)."""
+    sent = wire.loads()
+    parts_of = [sent] if len(messages) == 1 else [r["parts"] for r in sent]
+    return [
+        stored_message(
+            thread_id=thread_id,
+            message_id=m.id,
+            role=m.role,
+            session_id=m.session_id,
+            created_at=utc_or_none(stored[m.id]),
+            parts_json=parts,
+        )
+        for m, parts in zip(messages, parts_of, strict=True)
+    ]
