@@ -55,6 +55,11 @@ class RawStore:
             "%s::text[], %s::timestamptz[]) with ordinality as u(i, s, r, c, n) "
             "join jsonb_array_elements(%s::jsonb) with ordinality as e(value, n) using (n)"
         ).format(**names)
+        self._insert_many_records = sql.SQL(
+            "insert into {m} (thread_id, message_id, session_id, role, created_at, parts_json) "
+            "select %s, u.i, u.s, u.r, u.c, u.p from jsonb_to_recordset(%s::jsonb) "
+            "as u(i text, s text, r text, c timestamptz, p jsonb)"
+        ).format(**names)
         self._lock = sql.SQL("select pg_advisory_xact_lock(hashtextextended(%s, 0))")
         self._insert_guarded = sql.SQL(
             "with newest as (select max(created_at) as at from {m} where thread_id = %(t)s), "
@@ -133,6 +138,28 @@ class RawStore:
                 [now + i * _ONE_US for i in range(len(batch))],
                 Jsonb([m["parts"] for m in batch]),
             ),
+            binary=True,
+        )
+
+    async def insert_batch_records(self, thread_id: str, batch: list[dict[str, Any]]) -> None:
+        """The whole batch as one jsonb array of records (``jsonb_to_recordset``),
+        written by orjson: one parameter, no arrays for psycopg to dump."""
+        now = datetime.now(UTC)
+        records = orjson.dumps(
+            [
+                {
+                    "i": m["id"],
+                    "s": m["session_id"],
+                    "r": m["role"],
+                    "c": now + i * _ONE_US,
+                    "p": m["parts"],
+                }
+                for i, m in enumerate(batch)
+            ]
+        )
+        await self.conn.execute(
+            self._insert_many_records,
+            (thread_id, Jsonb(None, dumps=lambda _: records)),
             binary=True,
         )
 

@@ -31,6 +31,7 @@ W1_RAW_BATCH = (
     f"{RAW}: unnest jsonb[] (binary Jsonb)",
     f"{RAW}: unnest text[], text::jsonb",
     f"{RAW}: one jsonb array, jsonb_array_elements",
+    f"{RAW}: one jsonb array of records, jsonb_to_recordset",
 )
 W1_RAW_SINGLE = (f"{RAW}: INSERT, binary Jsonb", f"{RAW}: INSERT, text::jsonb")
 W2_RAW = (f"{RAW}: dicts, binary", f"{RAW}: tuples, binary", f"{RAW}: tuples, text")
@@ -147,6 +148,7 @@ async def w1_append(ctx: Context) -> None:
             W1_RAW_BATCH[0]: raw_batches(raw.insert_batch),
             W1_RAW_BATCH[1]: raw_batches(raw.insert_batch_text),
             W1_RAW_BATCH[2]: raw_batches(raw.insert_batch_document),
+            W1_RAW_BATCH[3]: raw_batches(raw.insert_batch_records),
             RAW_GUARDED: raw_batches(raw.insert_guarded),
         }
         single_runs: dict[str, Timed] = {

@@ -220,18 +220,20 @@ async def test_a_late_commit_is_never_skipped(
         assert [m.id for m in reader.seen] == ["w2"], "the broken adapter should skip W1"
 
 
+@pytest.mark.parametrize("size", [1, 3], ids=["one", "batch"])
 @pytest.mark.parametrize("writer_had_an_id", [True, False], ids=["running", "id-after"])
-async def test_a_single_save_sees_a_writer_that_ends_while_it_waits(
+async def test_a_save_in_one_statement_sees_a_writer_that_ends_while_it_waits(
     writer_had_an_id: bool,
+    size: int,
     pg_schema: PgSchema,
     pg_tables: dict[str, str],
     holder_factory: HolderFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A single message is saved by one statement that takes the thread lock after
-    its snapshot. A writer holding the lock that commits while the save waits is
-    missing from that snapshot; the save must notice (the writer was listed as
-    running, or got its transaction id after the snapshot) and place its message
+    """A save (one message or a batch) is one statement that takes the thread lock
+    after its snapshot. A writer holding the lock that commits while the save waits
+    is missing from that snapshot; the save must notice (the writer was listed as
+    running, or got its transaction id after the snapshot) and place its messages
     after the writer's, here an explicit time an hour ahead, not before it."""
     caplog.set_level(logging.DEBUG, logger="chat_persistence.postgres")
     app = new_app()
@@ -251,16 +253,16 @@ async def test_a_single_save_sees_a_writer_that_ends_while_it_waits(
             await holder.conn.execute(insert, [ahead])
             # A later transaction ends first, so the snapshot lists the writer as running.
             await holder.watcher.execute("SELECT pg_current_xact_id()")
-        save = asyncio.create_task(adapter.save_messages("t", [text("late")]))
+        late_ids = [f"late{i}" for i in range(size)]
+        save = asyncio.create_task(adapter.save_messages("t", [text(i) for i in late_ids]))
         await holder.wait_for(1)
         if not writer_had_an_id:
             await holder.conn.execute(insert, [ahead])
         await holder.conn.execute("COMMIT")
-        [late] = await asyncio.wait_for(save, timeout=10)
+        late = await asyncio.wait_for(save, timeout=10)
         listed = await adapter.list_messages("t")
-    assert late.created_at is not None
-    assert late.created_at > ahead
-    assert [m.id for m in listed] == ["start", "ahead", "late"]
+    assert all(m.created_at is not None and m.created_at > ahead for m in late)
+    assert [m.id for m in listed] == ["start", "ahead", *late_ids]
     assert "saved again behind the thread lock" in caplog.text
 
 

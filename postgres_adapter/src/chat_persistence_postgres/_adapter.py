@@ -20,7 +20,6 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
-    stored_message,
     unstructure_parts,
 )
 from chat_persistence.storage import no_time_left
@@ -41,11 +40,20 @@ from ._rows import (
     utc,
 )
 from ._schema import SchemaReport, inspect_schema, schema_error
-from ._single_save import SavedRow, SingleSave
+from ._single_save import (
+    SavedRow,
+    SingleSave,
+    as_stored,
+    batch_records,
+    jsonb_text,
+    one_params,
+    save_cursor,
+    utc_or_none,
+)
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
-from ._wire import StoredJsonbLoader, dumps, loads_stored
+from ._wire import StoredJsonbLoader, dump_wire, dumps
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -53,8 +61,8 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 _JSONB_OID = psycopg.adapters.types["jsonb"].oid
 BIG_BATCH = 64 * 1024 * 1024
-"""A batch whose parts' JSON is longer sends them as one text per message:
-jsonb holds at most 256 MB in one value, the batch's array of parts."""
+"""A batch whose JSON is longer sends it as one text per message: jsonb holds at
+most 256 MB in one value, the batch's array of records."""
 
 
 def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> AsyncCursor[_R]:
@@ -220,34 +228,36 @@ class PostgresPersistence(AdapterBase):
         A per-thread advisory lock, taken in the same transaction, orders
         concurrent writers to one thread, so store-assigned ``created_at`` values
         never interleave; writers to different threads do not wait for each other
-        (a single message: see ``SingleSave``). Retried on a lost connection:
-        re-saving the same batch is idempotent (a batch that did commit keeps the
-        ``created_at`` it was given).
+        (see ``SingleSave``). Retried on a lost connection: re-saving the same
+        batch is idempotent (a batch that did commit keeps the ``created_at`` it
+        was given).
         """
-        # Serialized once: sent as jsonb (one message's parts array, or an array of
-        # them), and decoded again for the returned messages, which so share nothing
-        # with the caller's.
+        # Serialized once: sent as jsonb (one message's parts array, or the batch's
+        # records), and decoded again for the returned messages, which so share
+        # nothing with the caller's.
         single = len(messages) == 1
-        upsert = self._q.save_messages
+        locked: Statement | None
         if single:
-            wire = dumps(unstructure_parts(messages[0].parts))
-            params = _one_params(thread_id, messages[0], wire)
-            one_statement = self._single.use_one_statement()
+            wire = dump_wire(unstructure_parts(messages[0].parts))
+            params = one_params(thread_id, messages[0], wire.text)
+            locked, behind = self._q.save_message_locked, self._q.save_message
         else:
-            wire = dumps([unstructure_parts(m.parts) for m in messages])
-            params = _batch_params(thread_id, messages, wire)
-            one_statement = False
-            if len(wire) > BIG_BATCH:  # characters: at least as many bytes
-                params["parts"] = [dumps(unstructure_parts(m.parts)) for m in messages]
-                upsert = self._q.save_big_batch
+            records = batch_records(messages)
+            wire = dump_wire(records)
+            params: dict[str, object] = {"thread": thread_id, "batch": jsonb_text(wire.text)}
+            locked, behind = self._q.save_messages_locked, self._q.save_messages
+            if len(wire.text) > BIG_BATCH:  # characters: at least as many bytes
+                params["batch"] = [dumps(r) for r in records]
+                params["ids"] = [m.id for m in messages]
+                locked, behind = None, self._q.save_big_batch
+        if not self._single.use_one_statement():
+            locked = None
 
         async def save_once(conn: Conn, *, clamp_times: bool) -> list[SavedRow]:
-            cur = our_cursor(conn, saved_reader, clamp_times=clamp_times)
-            if single:
-                return await self._single.run(
-                    cur, self._q, thread_id, params, one_statement=one_statement
-                )
-            return await self._single.behind_lock(cur, self._q, thread_id, upsert, params)
+            cur = save_cursor(conn, clamp_times=clamp_times)
+            return await self._single.run(
+                cur, self._q, thread_id, params, locked=locked, behind=behind
+            )
 
         async def save(conn: Conn) -> list[SavedRow]:
             try:
@@ -268,7 +278,7 @@ class PostgresPersistence(AdapterBase):
             if OVERFLOW_MARK not in detail:
                 raise
             raise no_time_left(detail.split(OVERFLOW_MARK, 1)[1].rstrip('"')) from None
-        return _as_stored(thread_id, messages, dict(rows), wire)
+        return as_stored(thread_id, messages, dict(rows), wire)
 
     async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         """One query, keyset paging on ``(created_at, message_id)``."""
@@ -358,7 +368,7 @@ class PostgresPersistence(AdapterBase):
             "state": _jsonb(session.state),
             "metadata": _jsonb(session.metadata),
             "created": None if session.created_at is None else utc(session.created_at),
-            "expected": _utc_or_none(expected_updated_at),
+            "expected": utc_or_none(expected_updated_at),
         }
         if expected_updated_at is None:
             rows = await self._fetch(
@@ -438,55 +448,5 @@ class PostgresPersistence(AdapterBase):
         return await self._run("check_schema", inspect, retry=True, texts=list)
 
 
-def _one_params(thread_id: str, m: Message, wire: str) -> dict[str, object]:
-    return {
-        "thread": thread_id,
-        "id": m.id,
-        "role": m.role,
-        "session": m.session_id,
-        "created": None if m.created_at is None else utc(m.created_at),
-        "parts": Jsonb(None, dumps=lambda _: wire),
-    }
-
-
-def _batch_params(thread_id: str, messages: tuple[Message, ...], wire: str) -> dict[str, object]:
-    return {
-        "thread": thread_id,
-        "ids": [m.id for m in messages],
-        "roles": [m.role for m in messages],
-        "sessions": [m.session_id for m in messages],
-        # In UTC: Postgres takes offsets up to 15:59 only; Python's go to 23:59.
-        "created": [None if m.created_at is None else utc(m.created_at) for m in messages],
-        "parts": Jsonb(None, dumps=lambda _: wire),
-    }
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    """``value`` in UTC; None (which matches no row) when it has no UTC form."""
-    try:
-        return None if value is None else utc(value)
-    except OverflowError:
-        return None
-
-
 def _jsonb(value: JSON | None) -> Jsonb | None:
     return None if value is None else Jsonb(value, dumps=dumps)
-
-
-def _as_stored(
-    thread_id: str, messages: tuple[Message, ...], stored: dict[str, Any], wire: str
-) -> list[Message]:
-    """The saved batch as stored: the store's times, parts decoded again from the
-    wire text (validated on the way in; nothing shared with the caller's)."""
-    parts_of = [loads_stored(wire)] if len(messages) == 1 else loads_stored(wire)
-    return [
-        stored_message(
-            thread_id=thread_id,
-            message_id=m.id,
-            role=m.role,
-            session_id=m.session_id,
-            created_at=_utc_or_none(stored[m.id]),
-            parts_json=parts,
-        )
-        for m, parts in zip(messages, parts_of, strict=True)
-    ]

@@ -295,7 +295,11 @@ class Connections:
 
     async def _borrowed(self, conn: Conn, work: Callable[[Conn], Awaitable[_T]]) -> _T:
         if self._host_pool is None:
-            await self._detect(conn)
+            # The common case without its two coroutines: this runs on every operation.
+            if self.distributed is None:
+                await self._detect(conn)
+            if not self.read_committed_explicitly:
+                return await work(conn)
             return await self._isolated(conn, work)
         check_client_encoding(conn)
         # A host connection: borrow it in autocommit (so one statement is one round

@@ -2,8 +2,8 @@
 
 Table names only ever enter SQL as ``sql.Identifier`` (with any ``%`` doubled, so
 that it is not read as a placeholder); values only as parameters. Every operation
-is one statement, or two in one pipeline (a batch save: the thread lock, then the
-upsert), so each costs one round trip.
+is one statement, or two in one pipeline (a save that could not take the thread
+lock itself: the lock, then the upsert), so each costs one round trip.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Queries:
         self.lock_thread_on_shard = self._fill(_sql.LOCK_THREAD_ON_SHARD)
         self.save_messages = self._fill(_sql.SAVE_BATCH)
         self.save_big_batch = self._fill(_sql.SAVE_BIG_BATCH)
+        self.save_messages_locked = self._fill(_sql.SAVE_BATCH_LOCKED)
         self.save_message = self._fill(_sql.SAVE_ONE)
         self.save_message_locked = self._fill(_sql.SAVE_ONE_LOCKED)
         self.get_message = self._fill(_sql.GET_MESSAGE)

@@ -8,6 +8,8 @@ parameters (``%(name)s``).
 
 from __future__ import annotations
 
+from typing import LiteralString
+
 from psycopg import sql
 
 MESSAGE_FIELDS = sql.SQL("m.message_id, m.role, m.session_id, m.created_at, m.parts_json")
@@ -68,77 +70,103 @@ _INSERT = (
     " (thread_id, message_id, session_id, user_id, role, created_at, parts_json)"
 )
 
-# One statement for the whole batch. A message without created_at gets
-# greatest(now, newest in thread + 1 us) plus 1 us per earlier such message of the
-# batch; re-saved messages keep their stored created_at (it is not in SET).
-# "batch" and "start" are materialized, so that the existence probe and the
-# thread's max(created_at) each run once, however often the expressions below name
-# them (inlined, each mention was planned and run again).
-_BATCH_ROWS = """
-WITH batch AS MATERIALIZED (
-    SELECT b.message_id, b.role, b.session_id, b.created_at, p.parts_json, b.ord,
-           EXISTS (SELECT 1 FROM {m} e
-                   WHERE e.thread_id = %(thread)s::text AND e.message_id = b.message_id) AS present
-    FROM unnest(%(ids)s::text[], %(roles)s::text[], %(sessions)s::text[],
-                %(created)s::timestamptz[])
-         WITH ORDINALITY AS b(message_id, role, session_id, created_at, ord)
+# One statement for the whole batch, its messages one jsonb array of records
+# (parsed once; orjson writes it faster than psycopg dumps arrays). A message
+# without created_at gets greatest(now, newest in thread + 1 us) plus 1 us per
+# earlier such message of the batch that is new; re-saved messages keep their
+# stored created_at (it is not in SET). The thread's newest time and the batch's
+# re-saved ids are each read once, by one index scan (uncorrelated: run once);
+# only the overflow branch probes a message by itself, where a re-save must not
+# fail. The records' keys are written by ``_adapter.batch_records``.
+_BATCH_AS_DOCUMENT = """
+    ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
+               AS (id text, role text, session text, created timestamptz, parts jsonb))
+         WITH ORDINALITY AS r(id, role, session, created, parts, ord)
 """
-# The parts of the batch as one jsonb array (parsed once), or, for a batch whose
-# parts pass jsonb's 256 MB limit on one value, as an array of jsonb texts.
-_PARTS_AS_ARRAY = """
-    JOIN jsonb_array_elements(%(parts)s::jsonb) WITH ORDINALITY AS p(parts_json, ord)
-         ON p.ord = b.ord
-),"""
-_PARTS_AS_TEXTS = """
-    JOIN unnest(%(parts)s::text[]) WITH ORDINALITY AS t(parts_text, ord) ON t.ord = b.ord
-    CROSS JOIN LATERAL (SELECT t.parts_text::jsonb AS parts_json) p
-),"""
-_SAVE_BATCH_REST = (
-    """
-start AS MATERIALIZED (
-    SELECT greatest(
-        now(),
-        (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s::text)
-            + interval '1 microsecond'
-    ) AS t0
-),
-numbered AS (
-    SELECT b.*, count(*) FILTER (WHERE b.created_at IS NULL AND NOT b.present)
-                        OVER (ORDER BY b.ord) AS n
-    FROM batch b
-),
-timed AS (
-    SELECT n.*, start.t0 + (n.n - 1) * interval '1 microsecond' AS assigned
-    FROM numbered n CROSS JOIN start
-)
+_BATCH_IDS_OF_DOCUMENT = "ARRAY(SELECT x->>'id' FROM jsonb_array_elements(%(batch)s::jsonb) x)"
+# For a batch past jsonb's 256 MB limit on one value: one record text per message.
+_BATCH_AS_TEXTS = """
+    (SELECT f.*, t.ord
+     FROM unnest(%(batch)s::text[]) WITH ORDINALITY AS t(record, ord)
+     CROSS JOIN LATERAL jsonb_to_record(t.record::jsonb)
+         AS f(id text, role text, session text, created timestamptz, parts jsonb)) r
 """
-    + _INSERT
+_BATCH_IDS_OF_TEXTS = "%(ids)s::text[]"
+_SAVE_BATCH = (
+    _INSERT
     + """
-SELECT %(thread)s::text, t.message_id, t.session_id, NULL, t.role,
+SELECT %(thread)s::text, b.id, b.session, NULL, b.role,
        CASE
-           WHEN t.created_at IS NOT NULL THEN t.created_at
-           -- Kept by the update below; any non-null value passes NOT NULL.
-           WHEN t.present THEN now()
-           WHEN t.assigned < '10000-01-01 00:00:00+00' THEN t.assigned
+           WHEN b.created IS NOT NULL THEN b.created
+           -- Also for a re-saved message, which keeps its stored time.
+           WHEN b.assigned < '10000-01-01 00:00:00+00' THEN b.assigned
+           WHEN EXISTS (SELECT 1 FROM {m} e
+                        WHERE e.thread_id = %(thread)s::text AND e.message_id = b.id)
+               THEN now()
            -- Python cannot read such a time back: fail the batch, naming the
            -- message (not a constant, so it is not folded at plan time).
-           ELSE ({mark} || t.message_id)::timestamptz
+           ELSE ({mark} || b.id)::timestamptz
        END,
-       t.parts_json
-FROM timed t
+       b.parts
+FROM (
+    SELECT n.*,
+           (SELECT greatest(
+               now(),
+               (SELECT max(e.created_at) FROM {m} e WHERE e.thread_id = %(thread)s::text)
+                   + interval '1 microsecond'))
+           + (n.n - 1) * interval '1 microsecond' AS assigned
+    FROM (
+        SELECT r.*,
+               count(*) FILTER (WHERE r.created IS NULL AND r.id <> ALL (coalesce(
+                   (SELECT array_agg(e.message_id) FROM {m} e
+                    WHERE e.thread_id = %(thread)s::text AND e.message_id = ANY ({ids})),
+                   '{{}}'::text[]))) OVER (ORDER BY r.ord) AS n
+        FROM {rows}
+    ) n
+) b
 WHERE """
     + _READ_COMMITTED
+    + "{proven}"
     + """
-ORDER BY t.ord
+ORDER BY b.ord
 """
     + _UPSERT_TAIL
 )
-SAVE_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_ARRAY + _SAVE_BATCH_REST)
-SAVE_BIG_BATCH = sql.SQL(_BATCH_ROWS + _PARTS_AS_TEXTS + _SAVE_BATCH_REST)
+# Taking the thread lock inside the statement saves a second statement; "fresh"
+# then proves that the snapshot saw every earlier holder of the lock (the proof is
+# in docs/postgres.md, "Saves in one statement"). Unproven, the statement writes
+# nothing, and the save runs behind LOCK_THREAD instead.
+_LOCKED = """
+WITH locked AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s::text, {seed})), true AS held
+),
+fresh AS MATERIALIZED (
+    SELECT pg_current_xact_id() = pg_snapshot_xmax(pg_current_snapshot())
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS x(id)
+               WHERE l.held AND pg_xact_status(x.id) <> 'in progress'
+           ) AS proven
+    FROM locked l
+)
+"""
+_PROVEN = " AND (SELECT proven FROM fresh)"
 
-# The same rules for a batch of one, the common case, as one row: about half the
-# server time of the batch statement. The existence probe runs only on the
-# overflow branch, where a re-save must not fail.
+
+def _batch(rows: LiteralString, ids: LiteralString, *, locked: bool) -> sql.SQL:
+    text = _SAVE_BATCH.replace("{rows}", rows).replace("{ids}", ids)
+    if locked:
+        return sql.SQL(_LOCKED + text.replace("{proven}", _PROVEN))
+    return sql.SQL(text.replace("{proven}", ""))
+
+
+# Run behind LOCK_THREAD, in the same transaction.
+SAVE_BATCH = _batch(_BATCH_AS_DOCUMENT, _BATCH_IDS_OF_DOCUMENT, locked=False)
+SAVE_BIG_BATCH = _batch(_BATCH_AS_TEXTS, _BATCH_IDS_OF_TEXTS, locked=False)
+# Taking the lock itself.
+SAVE_BATCH_LOCKED = _batch(_BATCH_AS_DOCUMENT, _BATCH_IDS_OF_DOCUMENT, locked=True)
+
+# The same rules for a batch of one, the common case, as one row. The existence
+# probe runs only on the overflow branch, where a re-save must not fail.
 _ONE_ROW = """
     %(thread)s::text, %(id)s::text, %(session)s::text, NULL, %(role)s::text,
     coalesce(%(created)s::timestamptz, (
@@ -156,35 +184,9 @@ _ONE_ROW = """
     )),
     %(parts)s::jsonb
 """
-
-# Run behind LOCK_THREAD, in the same transaction.
-SAVE_ONE = sql.SQL(_INSERT + " SELECT " + _ONE_ROW + " WHERE " + _READ_COMMITTED + _UPSERT_TAIL)
-
-# The same, taking the lock itself: one statement instead of a pipeline of two.
-# "fresh" proves that its snapshot saw every earlier holder of the lock (the proof
-# is in docs/postgres.md, "Single-message saves"); unproven, it writes nothing.
-SAVE_ONE_LOCKED = sql.SQL(
-    """
-WITH locked AS MATERIALIZED (
-    SELECT pg_advisory_xact_lock(hashtextextended(%(thread)s::text, {seed})), true AS held
-),
-fresh AS MATERIALIZED (
-    SELECT pg_current_xact_id() = pg_snapshot_xmax(pg_current_snapshot())
-           AND NOT EXISTS (
-               SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS x(id)
-               WHERE l.held AND pg_xact_status(x.id) <> 'in progress'
-           ) AS proven
-    FROM locked l
-)
-"""
-    + _INSERT
-    + " SELECT "
-    + _ONE_ROW
-    + " WHERE "
-    + _READ_COMMITTED
-    + " AND (SELECT proven FROM fresh)"
-    + _UPSERT_TAIL
-)
+_SAVE_ONE = _INSERT + " SELECT " + _ONE_ROW + " WHERE " + _READ_COMMITTED
+SAVE_ONE = sql.SQL(_SAVE_ONE + _UPSERT_TAIL)
+SAVE_ONE_LOCKED = sql.SQL(_LOCKED + _SAVE_ONE + _PROVEN + _UPSERT_TAIL)
 
 GET_MESSAGE = sql.SQL(
     "SELECT {mfields} FROM {m} m WHERE m.thread_id = %(thread)s AND m.message_id = %(message)s"
