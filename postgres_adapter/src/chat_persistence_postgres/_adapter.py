@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import AsyncCursor, pq
 from psycopg.types.json import Jsonb
+from psycopg.types.string import ByteaBinaryLoader
 from psycopg_pool import AsyncConnectionPool
 
 from chat_persistence import (
@@ -45,7 +46,7 @@ from ._single_save import SavedRow, SingleSave
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
-from ._wire import StoredJsonbLoader, dumps, loads_stored
+from ._wire import dumps, loads_stored
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -65,7 +66,9 @@ def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> Async
     psycopg's own loader, so reads of many rows use it only when that one failed)."""
     cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=reader)
     cur.format = pq.Format.BINARY
-    cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
+    # jsonb values arrive as their bytes, from psycopg's C loader, and the readers
+    # decode them (``load_jsonb``): no Python loader call for each value.
+    cur.adapters.register_loader(_JSONB_OID, ByteaBinaryLoader)
     if clamp_times:
         cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
     return cur

@@ -24,6 +24,8 @@ from psycopg.rows import RowMaker
 
 from chat_persistence import InvalidMessageError, Message, Session, stored_message
 
+from ._wire import load_jsonb
+
 logger = logging.getLogger("chat_persistence.postgres")
 
 _R = TypeVar("_R")
@@ -43,6 +45,7 @@ _SESSION_ATTRS = {
 }
 """Session columns, and the ``Session`` field each one fills."""
 _SESSION_TIMES = ("created_at", "updated_at", "archived_at")
+_SESSION_JSON = ("state", "metadata")
 
 
 def utc(value: datetime) -> datetime:
@@ -76,13 +79,14 @@ def message_reader(thread_id: str) -> RowReader[Message]:
             created = values[i_created]  # utc() inlined: this runs for every row read
             if created is not None and created.tzinfo is not UTC:
                 created = created.astimezone(UTC)
+            parts = values[i_parts]
             return stored_message(
                 thread_id=thread_id,
                 message_id=values[i_id],
                 role=values[i_role],
                 session_id=values[i_session],
                 created_at=created,
-                parts_json=values[i_parts],
+                parts_json=load_jsonb(parts) if type(parts) is bytes else parts,
             )
 
         return make
@@ -121,6 +125,10 @@ def session_reader(cursor: Any) -> RowMaker[Session]:
         fields = {attr: values[i] for attr, i in pairs}
         for name in _SESSION_TIMES:
             fields[name] = _utc_or_none(fields[name])
+        for name in _SESSION_JSON:
+            value = fields[name]
+            if type(value) is bytes:
+                fields[name] = load_jsonb(value)
         return session_from_fields(fields)
 
     return make
