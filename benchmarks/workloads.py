@@ -33,7 +33,12 @@ W1_RAW_BATCH = (
     f"{RAW}: one jsonb array, jsonb_array_elements",
 )
 W1_RAW_SINGLE = (f"{RAW}: INSERT, binary Jsonb", f"{RAW}: INSERT, text::jsonb")
-W2_RAW = (f"{RAW}: dicts, binary", f"{RAW}: tuples, binary", f"{RAW}: tuples, text")
+W2_RAW = (
+    f"{RAW}: dicts, binary",
+    f"{RAW}: tuples, binary",
+    f"{RAW}: tuples, text",
+    f"{RAW}: tuples, binary, jsonb as bytes + orjson",
+)
 
 
 @dataclass
@@ -235,11 +240,13 @@ async def w2_read(ctx: Context) -> None:
             W2_RAW[0]: raw_all(raw.read_all),
             W2_RAW[1]: raw_all(raw.read_all_tuples),
             W2_RAW[2]: raw_all(raw.read_all_text),
+            W2_RAW[3]: raw_all(raw.read_all_bytes),
         }
         newest_runs: dict[str, Timed] = {
             W2_RAW[0]: raw_newest(raw.read_newest),
             W2_RAW[1]: raw_newest(raw.read_newest_tuples),
             W2_RAW[2]: raw_newest(raw.read_newest_text),
+            W2_RAW[3]: raw_newest(raw.read_newest_bytes),
         }
         if store is not None:
 
