@@ -1,15 +1,17 @@
 """The jsonb decoder takes orjson's fast path only where it reads exactly what the
-standard library reads."""
+standard library reads, on the text and on the binary value the read path gets."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from psycopg import DataError
 
-from chat_persistence_postgres._wire import dumps, loads_stored
+from chat_persistence_postgres._wire import dumps, load_jsonb, loads_stored
 from strategies import json_values
 
 BIG_INTS = [2**63 - 1, 2**63, -(2**63) - 1, 2**64, 2**70, -(10**30), 10**18, 10**19]
@@ -29,9 +31,9 @@ def test_a_big_integer_is_seen_wherever_it_starts() -> None:
     for value in (2**64, -(2**63) - 1):
         for pad in range(40):
             text = json.dumps({"p": "x" * pad, "n": value}).encode()
-            decoded = loads_stored(text)
-            assert decoded["n"] == value, (value, pad)
-            assert type(decoded["n"]) is int
+            for decoded in (loads_stored(text), load_jsonb(b"\x01" + text)):
+                assert decoded["n"] == value, (value, pad)
+                assert type(decoded["n"]) is int
 
 
 def test_long_digit_runs_inside_strings_read_the_same() -> None:
@@ -52,3 +54,20 @@ def test_what_is_written_reads_back_as_written(value: Any) -> None:
     read = loads_stored(dumps(value))
     assert read == value
     assert type(read) is type(value)
+
+
+@given(json_values() | st.integers() | st.lists(st.integers()))
+def test_the_binary_value_reads_as_its_text(value: Any) -> None:
+    text = json.dumps(value).encode()
+    assert load_jsonb(b"\x01" + text) == loads_stored(text) == json.loads(text)
+
+
+def test_a_deep_binary_value_reads_as_its_text() -> None:
+    text = "[" * 100_000 + "]" * 100_000
+    assert load_jsonb(b"\x01" + text.encode()) == text
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x02[]", b"[]"])
+def test_an_unknown_binary_format_is_a_data_error(raw: bytes) -> None:
+    with pytest.raises(DataError, match="unknown jsonb binary format"):
+        load_jsonb(raw)

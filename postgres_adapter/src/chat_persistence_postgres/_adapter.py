@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncCursor, pq
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
+from psycopg.types.string import ByteaBinaryLoader
 from psycopg_pool import AsyncConnectionPool
 
 from chat_persistence import (
@@ -33,8 +35,8 @@ from ._resilience import RetryPolicy
 from ._rows import (
     RowReader,
     compare_reader,
-    message_reader,
-    page_reader,
+    messages_of,
+    page_of,
     saved_reader,
     session_reader,
     utc,
@@ -53,7 +55,7 @@ from ._single_save import (
 from ._sql import ISOLATION_MARK, OVERFLOW_MARK
 from ._tables import Tables
 from ._times import TIMESTAMPTZ_OID, ClampedTimestamptzLoader
-from ._wire import StoredJsonbLoader, dump_wire, dumps
+from ._wire import dump_wire, dumps
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -73,7 +75,9 @@ def our_cursor(conn: Conn, reader: RowReader[_R], *, clamp_times: bool) -> Async
     psycopg's own loader, so reads of many rows use it only when that one failed)."""
     cur: AsyncCursor[Any] = AsyncCursor(conn, row_factory=reader)
     cur.format = pq.Format.BINARY
-    cur.adapters.register_loader(_JSONB_OID, StoredJsonbLoader)
+    # jsonb values arrive as their bytes, from psycopg's C loader, and the readers
+    # decode them (``load_jsonb``): no Python loader call for each value.
+    cur.adapters.register_loader(_JSONB_OID, ByteaBinaryLoader)
     if clamp_times:
         cur.adapters.register_loader(TIMESTAMPTZ_OID, ClampedTimestamptzLoader)
     return cur
@@ -296,32 +300,26 @@ class PostgresPersistence(AdapterBase):
             "after": query.after,
             "limit": query.limit,
         }
+        rows = await self._fetch("list_messages", tuple_row, statement, params, retry=True)
         if not query.has_cursor:
-            rows = await self._fetch(
-                "list_messages", message_reader(thread_id), statement, params, retry=True
-            )
+            messages = messages_of(thread_id, rows)
             if query.newest_first:
-                rows.reverse()
-            return rows
-        page = await self._fetch(
-            "list_messages", page_reader(thread_id), statement, params, retry=True
-        )
-        messages: list[Message] = []
-        for row in page:
-            if isinstance(row, str):
-                raise query.cursor_not_found(thread_id, row)
-            messages.append(row)
-        return messages
+                messages.reverse()
+            return messages
+        page = page_of(thread_id, rows)
+        if isinstance(page, str):
+            raise query.cursor_not_found(thread_id, page)
+        return page
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._fetch(
             "get_message",
-            message_reader(thread_id),
+            tuple_row,
             self._q.get_message,
             {"thread": thread_id, "message": message_id},
             retry=True,
         )
-        return rows[0] if rows else None
+        return messages_of(thread_id, rows)[0] if rows else None
 
     async def _delete_thread(self, thread_id: str) -> None:
         """Two deletes (sessions, messages) in one pipeline and one transaction. Not
@@ -340,14 +338,15 @@ class PostgresPersistence(AdapterBase):
     async def _delete_messages(self, thread_id: str, message_ids: tuple[str, ...]) -> list[Message]:
         """One statement (``DELETE ... RETURNING``, ordered); not retried, as
         ``delete_thread``."""
-        return await self._fetch(
+        rows = await self._fetch(
             "delete_messages",
-            message_reader(thread_id),
+            tuple_row,
             self._q.delete_messages,
             {"thread": thread_id, "ids": list(message_ids)},
             retry=False,
             write=True,
         )
+        return messages_of(thread_id, rows)
 
     # -- sessions ---------------------------------------------------------------
 
