@@ -18,17 +18,15 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
-    unstructure_parts,
 )
-from chat_persistence.storage import no_time_left, option_text_problem
+from chat_persistence.storage import option_text_problem
 
+from ._batch import encode_batch, saved_messages, store_batch
 from ._connection import Worker, read, schema_mismatch, write
 from ._contract import Tables
 from ._json import dumps
 from ._queries import Queries
 from ._rows import (
-    MAX_MICROS,
-    MIN_MICROS,
     from_micros,
     message_from_row,
     messages_from_rows,
@@ -38,9 +36,6 @@ from ._rows import (
 
 _SYNCHRONOUS = ("full", "extra", "normal")
 _VALID = ["busy_timeout", "create_tables", "path", "sdk_version", "synchronous", "tables"]
-
-Encoded = tuple[str, str, str | None, int | None, str]
-"""A message ready to store: id, role, session id, created_at (micros) or None, parts."""
 
 
 def _now_us() -> int:
@@ -128,59 +123,13 @@ class SqlitePersistence(AdapterBase):
     # -- messages ---------------------------------------------------------------
 
     async def _save_messages(self, thread_id: str, messages: tuple[Message, ...]) -> list[Message]:
-        batch: list[Encoded] = [
-            (
-                m.id,
-                m.role,
-                m.session_id,
-                None if m.created_at is None else to_micros(m.created_at),
-                dumps(unstructure_parts(m.parts)),
-            )
-            for m in messages
-        ]
+        batch = encode_batch(messages)
+        chunk = self._worker.chunk_rows
         times = await self._worker.run(
-            lambda conn: write(conn, lambda c: self._store_batch(c, thread_id, batch)),
+            lambda conn: write(conn, lambda c: store_batch(c, self._q, thread_id, batch, chunk)),
             "save_messages",
         )
-        # Decoded from our own text, so nothing is shared with the caller's parts.
-        rows = [(m[0], m[1], m[2], t, m[4]) for m, t in zip(batch, times, strict=True)]
-        return messages_from_rows(thread_id, rows)
-
-    def _store_batch(
-        self, conn: sqlite3.Connection, thread_id: str, batch: list[Encoded]
-    ) -> list[Any]:
-        """Upsert under the write lock; returns each message's stored created_at."""
-        q = self._q
-        if len(batch) == 1:
-            found = conn.execute(q.present_one, (thread_id, batch[0][0])).fetchall()
-        else:
-            ids = json.dumps([m[0] for m in batch])
-            found = conn.execute(q.present, (thread_id, ids)).fetchall()
-        present: dict[str, Any] = {}
-        newest: object = None
-        for message_id, created in found:
-            if message_id is None:
-                newest = created
-            else:
-                present[message_id] = created
-        next_auto = _now_us()
-        if type(newest) is int:
-            next_auto = max(next_auto, newest + 1)
-        times: list[Any] = []
-        rows: list[tuple[object, ...]] = []
-        for message_id, role, session_id, created, parts in batch:
-            if message_id in present:
-                stored = present[message_id]
-            else:
-                if created is None:
-                    created, next_auto = next_auto, next_auto + 1
-                if not MIN_MICROS <= created <= MAX_MICROS:
-                    raise no_time_left(message_id)
-                stored = created
-            times.append(stored)
-            rows.append((thread_id, message_id, session_id, role, stored, parts))
-        conn.executemany(q.upsert_message, rows)
-        return times
+        return saved_messages(thread_id, batch, times)
 
     async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         def page(conn: sqlite3.Connection) -> list[Any]:

@@ -19,7 +19,9 @@ from agents.memory.session_settings import (
 )
 
 from chat_persistence import (
+    AdapterBase,
     InvalidArgumentError,
+    InvalidMessageError,
     Message,
     NotFoundError,
     OperationNotSupportedError,
@@ -29,10 +31,11 @@ from chat_persistence import (
     create_adapter,
     supports_delete_messages,
     validate_id,
+    validate_messages,
 )
 
 from ._decode import decode, plain_text
-from ._encode import encode
+from ._encode import encode, encode_all
 from ._home import on_home, on_home_sync
 
 if TYPE_CHECKING:
@@ -178,8 +181,16 @@ class ChatPersistenceSession:
         missing = _output_call_ids(items) - names.keys()
         if missing:
             names.maps.insert(0, await self._lookup_tool_names(adapter, missing))
-        messages = [encode(i, item, names) for i, item in enumerate(items)]
-        await adapter.save_messages(self.session_id, messages)
+        messages = encode_all(items, names)
+        try:
+            if not _validates(adapter):
+                validate_messages(self.session_id, messages)
+            await adapter.save_messages(self.session_id, messages)
+        except (InvalidMessageError, TypeError):
+            # Refused before anything was written: find the item to name.
+            for i, item in enumerate(items):
+                encode(i, item, names)
+            raise
         self._remember(messages)
 
     async def _pop_item(self, adapter: PersistenceAdapter) -> dict[str, Any] | None:
@@ -373,6 +384,14 @@ async def _outliving_cancellation(write: Coroutine[Any, Any, T]) -> T:
 
 async def _nothing(adapter: PersistenceAdapter) -> None:
     """The operation of ``async with session:``: only the opening."""
+
+
+def _validates(adapter: PersistenceAdapter) -> bool:
+    """Whether ``adapter.save_messages`` is ``AdapterBase``'s, which runs every
+    validator on the batch before it writes anything."""
+    return isinstance(adapter, AdapterBase) and (
+        type(adapter).save_messages is AdapterBase.save_messages
+    )
 
 
 def _output_call_ids(items: Iterable[object]) -> set[str]:
