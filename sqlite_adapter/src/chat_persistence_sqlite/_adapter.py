@@ -18,6 +18,7 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
+    validate_id,
 )
 from chat_persistence.storage import option_text_problem
 
@@ -30,6 +31,7 @@ from ._rows import (
     from_micros,
     message_from_row,
     messages_from_rows,
+    parse_parts,
     session_from_row,
     to_micros,
 )
@@ -172,6 +174,20 @@ class SqlitePersistence(AdapterBase):
                     raise query.cursor_not_found(thread_id, which)
                 bounds[which] = (row[0], row[1])
         return bounds
+
+    async def list_stored_parts(self, thread_id: str) -> list[tuple[str, str, object]]:
+        """The thread's messages as ``(message_id, role, parts)``, ``parts`` the stored
+        JSON as Python values: what ``list_messages(thread_id)`` reads (oldest first,
+        archive rule applied), without making ``Message`` objects, for a reader that
+        maps parts itself (the Agents SDK bridge). Stored JSON that does not parse is
+        passed on as its text."""
+        self._check_open()
+        validate_id("thread_id", thread_id)
+        rows = await self._worker.run(
+            lambda c: c.execute(self._q.stored_parts, (thread_id,)).fetchall(), "list_messages"
+        )
+        parsed = parse_parts([row[2] for row in rows])
+        return [(row[0], row[1], parts) for row, parts in zip(rows, parsed, strict=True)]
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._worker.run(

@@ -54,6 +54,22 @@ def plain_text(message: Message) -> Item | None:
     return {"role": message.role, "content": part.text}
 
 
+def plain_text_json(role: object, parts: object) -> Item | None:
+    """``plain_text`` of a message given as its stored role and parts JSON: the item
+    when the parts are one ``{"type": "text", "text": ...}`` and nothing else (what
+    decodes to one ``TextPart`` without extra keys), None otherwise."""
+    if type(role) is not str or role not in _ROLES or type(parts) is not list:
+        return None
+    found = cast(list[Any], parts)
+    if len(found) != 1 or type(found[0]) is not dict:
+        return None
+    part = cast(dict[str, Any], found[0])
+    text = part.get("text")
+    if len(part) != 2 or type(text) is not str or part.get("type") != "text":
+        return None
+    return {"role": role, "content": text}
+
+
 def _our_item(message: Message) -> Item | None:
     if not message.parts:
         return None

@@ -29,12 +29,13 @@ from chat_persistence import (
     PersistenceError,
     ToolCallPart,
     create_adapter,
+    stored_message,
     supports_delete_messages,
     validate_id,
     validate_messages,
 )
 
-from ._decode import decode, plain_text
+from ._decode import decode, plain_text, plain_text_json
 from ._encode import encode, encode_all
 from ._home import on_home, on_home_sync
 
@@ -45,6 +46,9 @@ T = TypeVar("T")
 
 _NEEDED = ("open", "aclose", "save_messages", "list_messages", "delete_thread")
 """What the session calls on every adapter (``pop_item`` also needs ``delete_messages``)."""
+_StoredParts = Callable[[str], Awaitable[list[tuple[str, str, object]]]]
+"""An adapter's optional ``list_stored_parts``: the whole thread as ``(message_id,
+role, parts JSON)``, as ``list_messages`` reads it, without ``Message`` objects."""
 _SCAN_PAGE = 200
 """Messages read per page when looking back through a thread."""
 
@@ -173,6 +177,10 @@ class ChatPersistenceSession:
         if wanted == 0:
             return []
         if wanted is None or wanted < 0:
+            stored_parts = getattr(adapter, "list_stored_parts", None)
+            if callable(stored_parts):
+                rows = await cast(_StoredParts, stored_parts)(self.session_id)
+                return self._decode_rows(rows)
             return self._decode(await adapter.list_messages(self.session_id))
         return await self._newest(adapter, wanted)
 
@@ -280,14 +288,37 @@ class ChatPersistenceSession:
             plain = plain_text(message)
             if plain is not None:  # the commonest item, the fast way
                 items.append(plain)
-                continue
-            for item in decode(message):
-                items.append(item)
-                if item.get("type") == "function_call":
-                    call_id, name = item.get("call_id"), item.get("name")
-                    if isinstance(call_id, str) and isinstance(name, str):
-                        self._tool_names[call_id] = name
+            else:
+                self._decode_other(message, items)
         return items
+
+    def _decode_rows(self, rows: Iterable[tuple[str, str, object]]) -> list[dict[str, Any]]:
+        """``_decode`` of ``list_stored_parts`` rows: a plain text message straight
+        from its stored JSON, any other made into its ``Message`` first."""
+        items: list[dict[str, Any]] = []
+        for message_id, role, parts in rows:
+            plain = plain_text_json(role, parts)
+            if plain is not None:
+                items.append(plain)
+                continue
+            message = stored_message(
+                thread_id=self.session_id,
+                message_id=message_id,
+                role=role,
+                session_id=None,  # neither is needed for the items
+                created_at=None,
+                parts_json=parts,
+            )
+            self._decode_other(message, items)
+        return items
+
+    def _decode_other(self, message: Message, items: list[dict[str, Any]]) -> None:
+        for item in decode(message):
+            items.append(item)
+            if item.get("type") == "function_call":
+                call_id, name = item.get("call_id"), item.get("name")
+                if isinstance(call_id, str) and isinstance(name, str):
+                    self._tool_names[call_id] = name
 
     async def _newest(self, adapter: PersistenceAdapter, wanted: int) -> list[dict[str, Any]]:
         """The newest ``wanted`` items: one page when every message is one item."""
