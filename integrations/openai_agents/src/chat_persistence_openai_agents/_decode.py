@@ -10,6 +10,7 @@ provider's ids, data, unknown parts) are left out of the items, and stay stored.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from chat_persistence import (
@@ -54,20 +55,24 @@ def plain_text(message: Message) -> Item | None:
     return {"role": message.role, "content": part.text}
 
 
-def plain_text_json(role: object, parts: object) -> Item | None:
-    """``plain_text`` of a message given as its stored role and parts JSON: the item
-    when the parts are one ``{"type": "text", "text": ...}`` and nothing else (what
-    decodes to one ``TextPart`` without extra keys), None otherwise."""
-    if type(role) is not str or role not in _ROLES or type(parts) is not list:
-        return None
-    found = cast(list[Any], parts)
-    if len(found) != 1 or type(found[0]) is not dict:
-        return None
-    part = cast(dict[str, Any], found[0])
-    text = part.get("text")
-    if len(part) != 2 or type(text) is not str or part.get("type") != "text":
-        return None
-    return {"role": role, "content": text}
+def decode_rows(
+    rows: Iterable[tuple[str, str, object]], other: Callable[[str, str, object], list[Item]]
+) -> list[Item]:
+    """The items of stored ``(message_id, role, parts JSON)`` rows, oldest first: a
+    plain text message (parts exactly one ``{"type": "text", "text": ...}``, what
+    decodes to one ``TextPart`` without extra keys) straight from its JSON, as
+    ``plain_text`` gives it; the items of any other row from ``other``."""
+    items: list[Item] = []
+    for message_id, role, parts in rows:
+        if type(parts) is list and len(parts) == 1 and type(role) is str and role in _ROLES:  # pyright: ignore[reportUnknownArgumentType]
+            part = cast(list[Any], parts)[0]
+            if type(part) is dict and len(part) == 2:  # pyright: ignore[reportUnknownArgumentType]
+                text = cast(dict[str, Any], part).get("text")
+                if type(text) is str and part["type"] == "text":
+                    items.append({"role": role, "content": text})
+                    continue
+        items += other(message_id, role, cast(object, parts))
+    return items
 
 
 def _our_item(message: Message) -> Item | None:

@@ -35,7 +35,7 @@ from chat_persistence import (
     validate_messages,
 )
 
-from ._decode import decode, plain_text, plain_text_json
+from ._decode import decode, decode_rows, plain_text
 from ._encode import encode, encode_all
 from ._home import on_home, on_home_sync
 
@@ -293,23 +293,20 @@ class ChatPersistenceSession:
         return items
 
     def _decode_rows(self, rows: Iterable[tuple[str, str, object]]) -> list[dict[str, Any]]:
-        """``_decode`` of ``list_stored_parts`` rows: a plain text message straight
-        from its stored JSON, any other made into its ``Message`` first."""
+        """``_decode`` of ``list_stored_parts`` rows."""
+        return decode_rows(rows, self._decode_stored)
+
+    def _decode_stored(self, message_id: str, role: str, parts: object) -> list[dict[str, Any]]:
+        message = stored_message(
+            thread_id=self.session_id,
+            message_id=message_id,
+            role=role,
+            session_id=None,  # neither is needed for the items
+            created_at=None,
+            parts_json=parts,
+        )
         items: list[dict[str, Any]] = []
-        for message_id, role, parts in rows:
-            plain = plain_text_json(role, parts)
-            if plain is not None:
-                items.append(plain)
-                continue
-            message = stored_message(
-                thread_id=self.session_id,
-                message_id=message_id,
-                role=role,
-                session_id=None,  # neither is needed for the items
-                created_at=None,
-                parts_json=parts,
-            )
-            self._decode_other(message, items)
+        self._decode_other(message, items)
         return items
 
     def _decode_other(self, message: Message, items: list[dict[str, Any]]) -> None:
