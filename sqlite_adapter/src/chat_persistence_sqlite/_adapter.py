@@ -126,9 +126,8 @@ class SqlitePersistence(AdapterBase):
 
     async def _save_messages(self, thread_id: str, messages: tuple[Message, ...]) -> list[Message]:
         batch = encode_batch(messages)
-        chunk = self._worker.chunk_rows
         times = await self._worker.run(
-            lambda conn: write(conn, lambda c: store_batch(c, self._q, thread_id, batch, chunk)),
+            lambda conn: write(conn, lambda c: store_batch(c, self._q, thread_id, batch)),
             "save_messages",
         )
         return saved_messages(thread_id, batch, times)

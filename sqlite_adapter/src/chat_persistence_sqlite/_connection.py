@@ -25,7 +25,6 @@ from typing import TypeVar
 
 from chat_persistence import SchemaMismatchError, StorageUnavailableError
 
-from ._batch import chunk_rows
 from ._contract import COLUMNS, PRIMARY_KEYS, Tables, ddl_statements, quote_identifier
 
 T = TypeVar("T")
@@ -52,8 +51,6 @@ class Worker:
         self.synchronous = synchronous
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-        self.chunk_rows = 1
-        """Rows per statement of a batch save, set on open (the parameter limit)."""
 
     @property
     def in_memory(self) -> bool:
@@ -92,7 +89,6 @@ class Worker:
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             if create_tables:
                 write(conn, lambda c: _create_tables(c, self.tables))
-            self.chunk_rows = chunk_rows(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         except BaseException:
             conn.close()
             raise

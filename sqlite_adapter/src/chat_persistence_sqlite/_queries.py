@@ -26,14 +26,24 @@ class Queries:
         m = quote_identifier(tables.messages)
         s = quote_identifier(tables.sessions)
         self.m, self.s = m, s
-        # The thread's newest time.
-        self.newest = f"SELECT max(created_at) FROM {m} WHERE thread_id = ?"
         # The batch's messages already stored, and (message_id NULL) the thread's
         # newest time, in one statement. Parameters: thread, ids as a JSON array.
+        newest = f" UNION ALL SELECT NULL, max(created_at) FROM {m} WHERE thread_id = ?1"
         self.present = (
             f"SELECT message_id, created_at FROM {m} WHERE thread_id = ?1"
-            " AND message_id IN (SELECT value FROM json_each(?2))"
-            f" UNION ALL SELECT NULL, max(created_at) FROM {m} WHERE thread_id = ?1"
+            " AND message_id IN (SELECT value FROM json_each(?2))" + newest
+        )
+        # The same for one message. Parameters: thread, id.
+        self.present_one = (
+            f"SELECT message_id, created_at FROM {m} WHERE thread_id = ?1 AND message_id = ?2"
+            + newest
+        )
+        # created_at is not in SET: a re-saved message keeps its time, so its place.
+        self.upsert_message = (
+            f"INSERT INTO {m} (thread_id, message_id, session_id, user_id, role, created_at,"
+            " parts_json) VALUES (?, ?, ?, NULL, ?, ?, ?)"
+            " ON CONFLICT (thread_id, message_id) DO UPDATE SET role = excluded.role,"
+            " session_id = excluded.session_id, parts_json = excluded.parts_json"
         )
         self.get_message = (
             f"SELECT {MESSAGE_FIELDS} FROM {m} m WHERE m.thread_id = ? AND m.message_id = ?"
@@ -84,22 +94,6 @@ class Queries:
             " updated_at = CASE WHEN archived_at IS NULL"
             " THEN max(excluded.updated_at, updated_at + 1) ELSE updated_at END"
             f" RETURNING {SESSION_FIELDS}"
-        )
-
-    @functools.cache  # noqa: B019 - one Queries per adapter, and few shapes
-    def upsert_messages(self, rows: int) -> str:
-        """The upsert of ``rows`` messages, returning each one's ``message_id`` and
-        stored ``created_at``. Parameters, per row: thread, id, session, role,
-        created_at, parts. ``created_at`` is not in ``SET``: a re-saved message keeps
-        its time, so its place."""
-        # Parts come as UTF-8 bytes or text: stored as TEXT either way.
-        values = ", ".join(["(?, ?, ?, NULL, ?, ?, CAST(? AS TEXT))"] * rows)
-        return (
-            f"INSERT INTO {self.m} (thread_id, message_id, session_id, user_id, role,"
-            f" created_at, parts_json) VALUES {values}"
-            " ON CONFLICT (thread_id, message_id) DO UPDATE SET role = excluded.role,"
-            " session_id = excluded.session_id, parts_json = excluded.parts_json"
-            " RETURNING message_id, created_at"
         )
 
     @functools.cache  # noqa: B019 - one Queries per adapter, and few shapes
