@@ -171,6 +171,7 @@ def _fresh(prefix: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> Results:
+    """Every case, and the targets."""
     results = Results()
     wire = make_messages(args.thread, prefix="sq")
     typed: list[Message] = [to_message(m) for m in wire]
@@ -195,6 +196,7 @@ async def run(args: argparse.Namespace) -> Results:
                 if peer is not None:
                     await peer.close()
                 raw.conn.close()
+    targets(results)
     return results
 
 
@@ -303,7 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     assert "created_at INTEGER" in reference_ddl()
     results = asyncio.run(run(args))
-    targets(results)
     for line in fastest_baselines(results):
         print(f"fastest baseline: {line}")
     print(render_table(results))
