@@ -63,15 +63,18 @@ def decode_rows(
     decodes to one ``TextPart`` without extra keys) straight from its JSON, as
     ``plain_text`` gives it; the items of any other row from ``other``."""
     items: list[Item] = []
+    append = items.append
     for message_id, role, parts in rows:
-        if type(parts) is list and len(parts) == 1 and type(role) is str and role in _ROLES:  # pyright: ignore[reportUnknownArgumentType]
-            part = cast(list[Any], parts)[0]
-            if type(part) is dict and len(part) == 2:  # pyright: ignore[reportUnknownArgumentType]
-                text = cast(dict[str, Any], part).get("text")
-                if type(text) is str and part["type"] == "text":
-                    items.append({"role": role, "content": text})
+        # Casts by name: this runs once a row, and cast(list[Any], ...) builds a type.
+        if type(parts) is list and type(role) is str and role in _ROLES:
+            found = cast("list[Any]", parts)
+            part = found[0] if len(found) == 1 else None
+            if type(part) is dict and len(cast("dict[str, Any]", part)) == 2:
+                text = cast("dict[str, Any]", part).get("text")
+                if type(text) is str and cast("dict[str, Any]", part)["type"] == "text":
+                    append({"role": role, "content": text})
                     continue
-        items += other(message_id, role, cast(object, parts))
+        items += other(message_id, role, cast("object", parts))
     return items
 
 

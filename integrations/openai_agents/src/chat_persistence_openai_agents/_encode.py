@@ -94,7 +94,7 @@ def _quick_text(item: object, message_id: str) -> Message | None:
     other item. The part is made from its wire object, as a read makes it."""
     if type(item) is not dict:
         return None
-    found = cast(dict[str, Any], item)
+    found = cast("dict[str, Any]", item)  # by name: cast(dict[str, Any], ...) builds a type
     role, content = found.get("role"), found.get("content")
     if type(content) is not str or type(role) is not str or role not in _MESSAGE_ROLES:
         return None
