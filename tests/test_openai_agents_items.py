@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import math
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -31,6 +32,7 @@ from chat_persistence import (
     ToolResultPart,
     UnknownPart,
 )
+from chat_persistence_memory import MemoryPersistence
 from chat_persistence_openai_agents import ChatPersistenceSession
 from strategies import json_objects, json_values, storable_text
 
@@ -265,6 +267,9 @@ def _text_output(text: str) -> Any:
     ("item", "field"),
     [
         ({"role": "user", "content": "a\x00b"}, "items[1]: TextPart.text"),
+        ({"role": "user", "content": "ok", "name": "\x00"}, "items[1]: TextPart.extra"),
+        ({"role": "user", "content": "ok", "score": math.nan}, "items[1]: TextPart.extra"),
+        ({"role": "user", "content": "ok", 7: "a key that is no string"}, "items[1]"),
         ({"type": "function_call_output", "call_id": "c", "output": "\x00"}, "items[1]"),
         ({"type": "x", "data": {"k\x00": 1}}, "items[1]"),
         ({"type": "x", "value": math.nan}, "items[1]"),
@@ -283,6 +288,28 @@ async def test_an_item_no_store_keeps_is_refused_and_nothing_is_written(
     assert caught.value.field.startswith(field)
     assert await session.get_items() == [{"role": "user", "content": "kept"}]
 
+
+class Unchecked(MemoryPersistence):
+    """A host's adapter whose ``save_messages`` validates nothing."""
+
+    async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> list[Message]:
+        return await self._save_messages(thread_id, tuple(messages))
+
+
+async def test_items_are_checked_when_the_adapter_does_not_check(thread_id: str) -> None:
+    """Over an adapter that runs no validator, the session still refuses an item no
+    store keeps, naming it, and writes nothing."""
+    async with Unchecked() as adapter:
+        session = ChatPersistenceSession(thread_id, adapter)
+        with pytest.raises(InvalidMessageError) as caught:
+            await session.add_items([{"role": "user", "content": "ok"}, TEXT_WITH_NUL])
+        assert caught.value.field == "items[1]: TextPart.text"
+        assert await adapter.list_messages(thread_id) == []
+        await session.add_items([{"role": "user", "content": "ok"}])
+        assert await session.get_items() == [{"role": "user", "content": "ok"}]
+
+
+TEXT_WITH_NUL: Any = {"role": "user", "content": "a\x00b"}
 
 _ROLES = st.sampled_from(["user", "assistant", "system", "developer"])
 _KINDS = st.sampled_from(

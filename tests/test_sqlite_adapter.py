@@ -18,6 +18,7 @@ import pytest
 
 from chat_persistence import (
     JSON,
+    AdapterNotOpenError,
     Capability,
     ConfigError,
     DataPart,
@@ -29,6 +30,7 @@ from chat_persistence import (
     TextPart,
     available_backends,
     create_adapter,
+    unstructure_parts,
 )
 from chat_persistence_sqlite import SqlitePersistence, reference_ddl
 
@@ -263,9 +265,36 @@ async def test_rows_another_program_wrote_still_read(sqlite_adapter: SqlitePersi
         listed = await sqlite_adapter.list_messages("t")
     assert sorted(str(w.message).split("'")[3] for w in caught) == ["bad", "odd"]
     assert [m.id for m in listed] == ["bad", "odd"]
+    rows = await sqlite_adapter.list_stored_parts("t")
+    assert rows == [("bad", "user", "not json"), ("odd", "user", [1])]
     session = await sqlite_adapter.get_session("s")
     assert session is not None
     assert session.state == "{oops"
+
+
+async def test_stored_parts_are_the_listing_without_messages(
+    sqlite_adapter: SqlitePersistence,
+) -> None:
+    """``list_stored_parts`` reads what ``list_messages`` reads (order, the archive
+    rule) as ids, roles and parts JSON."""
+    live = Session("live", "t", "v")
+    gone = Session("gone", "t", "v")
+    await sqlite_adapter.save_session(live)
+    await sqlite_adapter.save_session(gone)
+    batch = [
+        Message("b", "user", [TextPart("one")], session_id="live"),
+        Message("a", "assistant", [TextPart("two", extra={"k": [1]})], session_id="gone"),
+        Message("c", "tool", [DataPart({"x": None}, name="n"), TextPart("three")]),
+    ]
+    await sqlite_adapter.save_messages("t", batch)
+    await sqlite_adapter.archive_session("gone", thread_id="t")
+    listed = await sqlite_adapter.list_messages("t")
+    rows = await sqlite_adapter.list_stored_parts("t")
+    assert [(m.id, m.role, unstructure_parts(m.parts)) for m in listed] == rows
+    assert [r[0] for r in rows] == ["b", "c"]
+    await sqlite_adapter.aclose()
+    with pytest.raises(AdapterNotOpenError):
+        await sqlite_adapter.list_stored_parts("t")
 
 
 async def test_a_large_save_never_blocks_the_event_loop(sqlite_adapter: SqlitePersistence) -> None:
@@ -338,9 +367,12 @@ async def test_numbers_read_back_exactly_through_every_read_path(
     numbers: list[JSON] = [2**64, -(2**63) - 1, 10**30, 2**63 - 1, 1e16, 1e23, 0.1, -0.0]
     plain = Message("plain", "user", [TextPart("no digits here")])
     big = Message("big", "user", [DataPart(numbers)])
-    await sqlite_adapter.save_messages("t", [plain, big])
+    saved = await sqlite_adapter.save_messages("t", [plain, big])
     expected = [*numbers[:-1], 0.0]
+    stored_parts = (await sqlite_adapter.list_stored_parts("t"))[1][2]
+    assert json.dumps(stored_parts) == json.dumps([{"type": "data", "data": expected}])
     reads = [
+        saved[1],
         (await sqlite_adapter.list_messages("t"))[1],
         (await sqlite_adapter.list_messages("t", limit=1))[0],
         await sqlite_adapter.get_message("t", "big"),

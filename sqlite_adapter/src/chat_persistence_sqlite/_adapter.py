@@ -18,29 +18,26 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
-    unstructure_parts,
+    validate_id,
 )
-from chat_persistence.storage import no_time_left, option_text_problem
+from chat_persistence.storage import option_text_problem
 
+from ._batch import encode_batch, saved_messages, store_batch
 from ._connection import Worker, read, schema_mismatch, write
 from ._contract import Tables
 from ._json import dumps
 from ._queries import Queries
 from ._rows import (
-    MAX_MICROS,
-    MIN_MICROS,
     from_micros,
     message_from_row,
     messages_from_rows,
+    parse_parts,
     session_from_row,
     to_micros,
 )
 
 _SYNCHRONOUS = ("full", "extra", "normal")
 _VALID = ["busy_timeout", "create_tables", "path", "sdk_version", "synchronous", "tables"]
-
-Encoded = tuple[str, str, str | None, int | None, str]
-"""A message ready to store: id, role, session id, created_at (micros) or None, parts."""
 
 
 def _now_us() -> int:
@@ -128,59 +125,12 @@ class SqlitePersistence(AdapterBase):
     # -- messages ---------------------------------------------------------------
 
     async def _save_messages(self, thread_id: str, messages: tuple[Message, ...]) -> list[Message]:
-        batch: list[Encoded] = [
-            (
-                m.id,
-                m.role,
-                m.session_id,
-                None if m.created_at is None else to_micros(m.created_at),
-                dumps(unstructure_parts(m.parts)),
-            )
-            for m in messages
-        ]
+        batch = encode_batch(messages)
         times = await self._worker.run(
-            lambda conn: write(conn, lambda c: self._store_batch(c, thread_id, batch)),
+            lambda conn: write(conn, lambda c: store_batch(c, self._q, thread_id, batch)),
             "save_messages",
         )
-        # Decoded from our own text, so nothing is shared with the caller's parts.
-        rows = [(m[0], m[1], m[2], t, m[4]) for m, t in zip(batch, times, strict=True)]
-        return messages_from_rows(thread_id, rows)
-
-    def _store_batch(
-        self, conn: sqlite3.Connection, thread_id: str, batch: list[Encoded]
-    ) -> list[Any]:
-        """Upsert under the write lock; returns each message's stored created_at."""
-        q = self._q
-        if len(batch) == 1:
-            found = conn.execute(q.present_one, (thread_id, batch[0][0])).fetchall()
-        else:
-            ids = json.dumps([m[0] for m in batch])
-            found = conn.execute(q.present, (thread_id, ids)).fetchall()
-        present: dict[str, Any] = {}
-        newest: object = None
-        for message_id, created in found:
-            if message_id is None:
-                newest = created
-            else:
-                present[message_id] = created
-        next_auto = _now_us()
-        if type(newest) is int:
-            next_auto = max(next_auto, newest + 1)
-        times: list[Any] = []
-        rows: list[tuple[object, ...]] = []
-        for message_id, role, session_id, created, parts in batch:
-            if message_id in present:
-                stored = present[message_id]
-            else:
-                if created is None:
-                    created, next_auto = next_auto, next_auto + 1
-                if not MIN_MICROS <= created <= MAX_MICROS:
-                    raise no_time_left(message_id)
-                stored = created
-            times.append(stored)
-            rows.append((thread_id, message_id, session_id, role, stored, parts))
-        conn.executemany(q.upsert_message, rows)
-        return times
+        return saved_messages(thread_id, batch, times)
 
     async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         def page(conn: sqlite3.Connection) -> list[Any]:
@@ -223,6 +173,20 @@ class SqlitePersistence(AdapterBase):
                     raise query.cursor_not_found(thread_id, which)
                 bounds[which] = (row[0], row[1])
         return bounds
+
+    async def list_stored_parts(self, thread_id: str) -> list[tuple[str, str, object]]:
+        """The thread's messages as ``(message_id, role, parts)``, ``parts`` the stored
+        JSON as Python values: what ``list_messages(thread_id)`` reads (oldest first,
+        archive rule applied), without making ``Message`` objects, for a reader that
+        maps parts itself (the Agents SDK bridge). Stored JSON that does not parse is
+        passed on as its text."""
+        self._check_open()
+        validate_id("thread_id", thread_id)
+        rows = await self._worker.run(
+            lambda c: c.execute(self._q.stored_parts, (thread_id,)).fetchall(), "list_messages"
+        )
+        parsed = parse_parts([row[2] for row in rows])
+        return [(row[0], row[1], parts) for row, parts in zip(rows, parsed, strict=True)]
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._worker.run(

@@ -38,11 +38,17 @@ def has_long_digit_run(text: str) -> bool:
 
 def dumps(value: object) -> str:
     """``value`` (validated JSON) as the text every backend stores for it."""
+    return dumps_marked(value)[0]
+
+
+def dumps_marked(value: object) -> tuple[str, bool]:
+    """``dumps(value)``, and whether orjson wrote it (then ``orjson.loads`` reads
+    it back exactly, with no need to look for long digit runs)."""
     try:
         text = orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError is one
-        return json_text(value)
-    return json_text(value) if "-0.0" in text else text
+        return json_text(value), False
+    return (json_text(value), False) if "-0.0" in text else (text, True)
 
 
 def loads(text: str) -> Any:

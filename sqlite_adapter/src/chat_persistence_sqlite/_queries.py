@@ -56,6 +56,15 @@ class Queries:
         self.delete_thread_sessions = f"DELETE FROM {s} WHERE thread_id = ?"
         self.delete_thread_messages = f"DELETE FROM {m} WHERE thread_id = ?"
         self._session_statements(s)
+        # The whole-thread listing, only the columns ``list_stored_parts`` gives.
+        self.stored_parts = self.list_messages(
+            by_session=False,
+            before=False,
+            after=False,
+            newest_first=False,
+            limited=False,
+            fields="m.message_id, m.role, m.parts_json",
+        )
 
     def _session_statements(self, s: str) -> None:
         self.get_session = f"SELECT {SESSION_FIELDS} FROM {s} WHERE session_id = ?"
@@ -89,11 +98,18 @@ class Queries:
 
     @functools.cache  # noqa: B019 - one Queries per adapter, and few shapes
     def list_messages(
-        self, *, by_session: bool, before: bool, after: bool, newest_first: bool, limited: bool
+        self,
+        *,
+        by_session: bool,
+        before: bool,
+        after: bool,
+        newest_first: bool,
+        limited: bool,
+        fields: str = MESSAGE_FIELDS,
     ) -> str:
-        """The listing for one shape of arguments. Parameters, in order: thread,
-        session (``by_session``), the after cursor's time twice and rowid, the
-        before cursor's likewise, limit."""
+        """The listing for one shape of arguments, selecting ``fields``. Parameters,
+        in order: thread, session (``by_session``), the after cursor's time twice and
+        rowid, the before cursor's likewise, limit."""
         where = ["m.thread_id = ?"]
         if by_session:
             where.append("m.session_id = ?")
@@ -110,6 +126,5 @@ class Queries:
         order = "m.created_at DESC, m.rowid DESC" if newest_first else "m.created_at, m.rowid"
         limit = " LIMIT ?" if limited else ""
         return (
-            f"SELECT {MESSAGE_FIELDS} FROM {self.m} m"
-            f" WHERE {' AND '.join(where)} ORDER BY {order}{limit}"
+            f"SELECT {fields} FROM {self.m} m WHERE {' AND '.join(where)} ORDER BY {order}{limit}"
         )

@@ -69,23 +69,29 @@ def loads_parts(text: object) -> object:
     return text
 
 
-def messages_from_rows(thread_id: str, rows: Sequence[Sequence[Any]]) -> list[Message]:
-    """``message_from_row`` for each row (the hot path of every listing): the check
-    for long digit runs that orjson needs is done once for the whole page."""
-    texts = [row[4] for row in rows]
+def parse_parts(texts: list[Any]) -> list[object]:
+    """``loads_parts`` of each parts column of a page (the hot path of every
+    listing): the check for long digit runs that orjson needs is done once."""
     if not all(type(t) is str for t in texts) or has_long_digit_run("\n".join(texts)):
-        return [message_from_row(thread_id, row) for row in rows]
+        return [loads_parts(t) for t in texts]
+    parsed: list[object] = []
+    for text in texts:
+        try:
+            parsed.append(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            parsed.append(loads_parts(text))
+    return parsed
+
+
+def messages_from_rows(thread_id: str, rows: Sequence[Sequence[Any]]) -> list[Message]:
+    """``message_from_row`` for each row, the parts parsed by ``parse_parts``."""
     messages: list[Message] = []
-    for row in rows:
+    for row, parts in zip(rows, parse_parts([row[4] for row in rows]), strict=True):
         micros = row[3]
         if type(micros) is int and MIN_MICROS <= micros <= MAX_MICROS:
             created_at = _EPOCH + timedelta(0, 0, micros)
         else:
             created_at = _foreign_time(micros, f"created_at of message {row[0]!r}")
-        try:
-            parts: object = orjson.loads(row[4])
-        except orjson.JSONDecodeError:
-            parts = loads_parts(row[4])
         messages.append(
             stored_message(
                 thread_id=thread_id,

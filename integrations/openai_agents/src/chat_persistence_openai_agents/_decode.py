@@ -10,6 +10,7 @@ provider's ids, data, unknown parts) are left out of the items, and stay stored.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from chat_persistence import (
@@ -52,6 +53,29 @@ def plain_text(message: Message) -> Item | None:
     if type(part) is not TextPart or part.extra:
         return None
     return {"role": message.role, "content": part.text}
+
+
+def decode_rows(
+    rows: Iterable[tuple[str, str, object]], other: Callable[[str, str, object], list[Item]]
+) -> list[Item]:
+    """The items of stored ``(message_id, role, parts JSON)`` rows, oldest first: a
+    plain text message (parts exactly one ``{"type": "text", "text": ...}``, what
+    decodes to one ``TextPart`` without extra keys) straight from its JSON, as
+    ``plain_text`` gives it; the items of any other row from ``other``."""
+    items: list[Item] = []
+    append = items.append
+    for message_id, role, parts in rows:
+        # Casts by name: this runs once a row, and cast(list[Any], ...) builds a type.
+        if type(parts) is list and type(role) is str and role in _ROLES:
+            found = cast("list[Any]", parts)
+            part = found[0] if len(found) == 1 else None
+            if type(part) is dict and len(cast("dict[str, Any]", part)) == 2:
+                text = cast("dict[str, Any]", part).get("text")
+                if type(text) is str and cast("dict[str, Any]", part)["type"] == "text":
+                    append({"role": role, "content": text})
+                    continue
+        items += other(message_id, role, cast("object", parts))
+    return items
 
 
 def _our_item(message: Message) -> Item | None:

@@ -10,8 +10,9 @@ the parts' extra keys (``ITEM_KEY``), so ``decode`` returns a JSON-equal item.
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from chat_persistence import (
@@ -25,6 +26,7 @@ from chat_persistence import (
     ToolCallPart,
     ToolResultPart,
     UnknownPart,
+    stored_message,
 )
 
 ITEM_KEY = "openaiAgentsItem"
@@ -49,9 +51,19 @@ _RESERVED = frozenset({"type", "text", TYPE_KEY, ITEM_KEY, CONTENT_KEY})
 _MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 
+def new_message_ids(count: int) -> list[str]:
+    """Fresh message ids for ``count`` items (items carry no id that is unique in a
+    thread): 32 hex digits, a nanosecond clock then 64 random bits. The clock keeps a
+    thread's new messages side by side in the store's key index (random ids would
+    scatter them over its pages); the random bits keep ids apart across processes."""
+    start = time.time_ns()
+    noise = os.urandom(8 * count).hex()
+    return [f"{start + i:016x}{noise[16 * i : 16 * i + 16]}" for i in range(count)]
+
+
 def new_message_id() -> str:
-    """A fresh message id: items carry no id that is unique in a thread."""
-    return uuid.uuid4().hex
+    """One fresh message id (see ``new_message_ids``)."""
+    return new_message_ids(1)[0]
 
 
 def is_message_item(item: Mapping[str, Any]) -> bool:
@@ -65,7 +77,47 @@ def is_message_item(item: Mapping[str, Any]) -> bool:
     )
 
 
-def encode(index: int, item: object, tool_names: Mapping[str, str]) -> Message:
+def encode_all(items: Sequence[object], tool_names: Mapping[str, str]) -> list[Message]:
+    """The messages of ``items``, in order, built for speed: a message item with string
+    content (the commonest kind) without the model's validators, which the adapter's
+    ``save_messages`` runs on every message anyway; any other item by ``encode``.
+    When a save refuses them, ``encode`` each item again to name the one at fault."""
+    ids = new_message_ids(len(items))
+    return [
+        _quick_text(item, ids[i]) or encode(i, item, tool_names, message_id=ids[i])
+        for i, item in enumerate(items)
+    ]
+
+
+def _quick_text(item: object, message_id: str) -> Message | None:
+    """``encode`` of a message item with string content, unvalidated; None for any
+    other item. The part is made from its wire object, as a read makes it."""
+    if type(item) is not dict:
+        return None
+    found = cast("dict[str, Any]", item)  # by name: cast(dict[str, Any], ...) builds a type
+    role, content = found.get("role"), found.get("content")
+    if type(content) is not str or type(role) is not str or role not in _MESSAGE_ROLES:
+        return None
+    if len(found) == 2:  # as in ``_message_parts``: nothing rides along
+        wire: dict[str, Any] = {"type": "text", "text": content}
+    elif found.get("type", "message") == "message":
+        envelope = {k: v for k, v in found.items() if k != "content"}
+        wire = {"type": "text", "text": content, ITEM_KEY: envelope, CONTENT_KEY: "string"}
+    else:
+        return None
+    return stored_message(
+        thread_id="",
+        message_id=message_id,
+        role=role,
+        session_id=None,
+        created_at=None,
+        parts_json=[wire],
+    )
+
+
+def encode(
+    index: int, item: object, tool_names: Mapping[str, str], *, message_id: str | None = None
+) -> Message:
     """The ``Message`` for ``items[index]``; ``tool_names`` maps call ids to tool names.
 
     Raises ``InvalidMessageError`` naming ``items[index]`` for an item that is not a
@@ -76,7 +128,7 @@ def encode(index: int, item: object, tool_names: Mapping[str, str]) -> Message:
         raise InvalidMessageError(field, item, "must be a dict (a TResponseInputItem)")
     found = cast(dict[str, Any], item)
     try:
-        return Message(id=new_message_id(), **_role_and_parts(found, tool_names))
+        return Message(id=message_id or new_message_id(), **_role_and_parts(found, tool_names))
     except InvalidMessageError as err:
         raise InvalidMessageError(f"{field}: {err.field}", err.value, err.reason) from None
     except TypeError as err:  # a key that is not a string, met by the part validators

@@ -12,9 +12,10 @@ loops.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -43,14 +44,63 @@ def home_loop() -> asyncio.AbstractEventLoop:
 
 async def on_home(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` on the shared loop, from any loop (cancelling it with the caller)."""
-    loop = home_loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:  # pragma: no cover - always called from a coroutine
-        running = None
-    if running is loop:
+    home = home_loop()
+    caller = asyncio.get_running_loop()
+    if caller is home:
         return await coro
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+    return await _Hop(coro, home, caller).run()
+
+
+class _Hop(Generic[T]):
+    """One call on the home loop: a task there and a future on the caller's loop,
+    each settled by a callback scheduled on the other's loop (half the cost of
+    ``run_coroutine_threadsafe`` and ``wrap_future``, which put a thread-safe future
+    between them)."""
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T],
+        home: asyncio.AbstractEventLoop,
+        caller: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.coro, self.home, self.caller = coro, home, caller
+        self.result: asyncio.Future[T] = caller.create_future()
+        self.task: asyncio.Task[T] | None = None
+
+    async def run(self) -> T:
+        self.home.call_soon_threadsafe(self._start)
+        try:
+            return await self.result
+        except asyncio.CancelledError:
+            if not self.home.is_closed():
+                # Runs after _start: one loop runs callbacks in the order scheduled.
+                self.home.call_soon_threadsafe(self._cancel)
+            raise
+
+    def _start(self) -> None:  # on the home loop
+        self.task = self.home.create_task(self.coro)
+        self.task.add_done_callback(self._report)
+
+    def _cancel(self) -> None:  # on the home loop
+        if self.task is not None:
+            self.task.cancel()
+
+    def _report(self, task: asyncio.Task[T]) -> None:  # on the home loop
+        if not task.cancelled():
+            task.exception()  # retrieved, whether or not the caller still waits
+        if not self.caller.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: no one waits
+                self.caller.call_soon_threadsafe(self._settle, task)
+
+    def _settle(self, task: asyncio.Task[T]) -> None:  # on the caller's loop
+        if self.result.done():
+            return
+        if task.cancelled():
+            self.result.cancel()
+        elif (error := task.exception()) is not None:
+            self.result.set_exception(error)
+        else:
+            self.result.set_result(task.result())
 
 
 def on_home_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

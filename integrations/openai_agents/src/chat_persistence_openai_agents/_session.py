@@ -19,7 +19,9 @@ from agents.memory.session_settings import (
 )
 
 from chat_persistence import (
+    AdapterBase,
     InvalidArgumentError,
+    InvalidMessageError,
     Message,
     NotFoundError,
     OperationNotSupportedError,
@@ -27,12 +29,14 @@ from chat_persistence import (
     PersistenceError,
     ToolCallPart,
     create_adapter,
+    stored_message,
     supports_delete_messages,
     validate_id,
+    validate_messages,
 )
 
-from ._decode import decode, plain_text
-from ._encode import encode
+from ._decode import decode, decode_rows, plain_text
+from ._encode import encode, encode_all
 from ._home import on_home, on_home_sync
 
 if TYPE_CHECKING:
@@ -42,6 +46,9 @@ T = TypeVar("T")
 
 _NEEDED = ("open", "aclose", "save_messages", "list_messages", "delete_thread")
 """What the session calls on every adapter (``pop_item`` also needs ``delete_messages``)."""
+_StoredParts = Callable[[str], Awaitable[list[tuple[str, str, object]]]]
+"""An adapter's optional ``list_stored_parts``: the whole thread as ``(message_id,
+role, parts JSON)``, as ``list_messages`` reads it, without ``Message`` objects."""
 _SCAN_PAGE = 200
 """Messages read per page when looking back through a thread."""
 
@@ -170,6 +177,10 @@ class ChatPersistenceSession:
         if wanted == 0:
             return []
         if wanted is None or wanted < 0:
+            stored_parts = getattr(adapter, "list_stored_parts", None)
+            if callable(stored_parts):
+                rows = await cast(_StoredParts, stored_parts)(self.session_id)
+                return self._decode_rows(rows)
             return self._decode(await adapter.list_messages(self.session_id))
         return await self._newest(adapter, wanted)
 
@@ -178,8 +189,16 @@ class ChatPersistenceSession:
         missing = _output_call_ids(items) - names.keys()
         if missing:
             names.maps.insert(0, await self._lookup_tool_names(adapter, missing))
-        messages = [encode(i, item, names) for i, item in enumerate(items)]
-        await adapter.save_messages(self.session_id, messages)
+        messages = encode_all(items, names)
+        try:
+            if not _validates(adapter):
+                validate_messages(self.session_id, messages)
+            await adapter.save_messages(self.session_id, messages)
+        except (InvalidMessageError, TypeError):
+            # Refused before anything was written: find the item to name.
+            for i, item in enumerate(items):
+                encode(i, item, names)
+            raise
         self._remember(messages)
 
     async def _pop_item(self, adapter: PersistenceAdapter) -> dict[str, Any] | None:
@@ -269,14 +288,34 @@ class ChatPersistenceSession:
             plain = plain_text(message)
             if plain is not None:  # the commonest item, the fast way
                 items.append(plain)
-                continue
-            for item in decode(message):
-                items.append(item)
-                if item.get("type") == "function_call":
-                    call_id, name = item.get("call_id"), item.get("name")
-                    if isinstance(call_id, str) and isinstance(name, str):
-                        self._tool_names[call_id] = name
+            else:
+                self._decode_other(message, items)
         return items
+
+    def _decode_rows(self, rows: Iterable[tuple[str, str, object]]) -> list[dict[str, Any]]:
+        """``_decode`` of ``list_stored_parts`` rows."""
+        return decode_rows(rows, self._decode_stored)
+
+    def _decode_stored(self, message_id: str, role: str, parts: object) -> list[dict[str, Any]]:
+        message = stored_message(
+            thread_id=self.session_id,
+            message_id=message_id,
+            role=role,
+            session_id=None,  # neither is needed for the items
+            created_at=None,
+            parts_json=parts,
+        )
+        items: list[dict[str, Any]] = []
+        self._decode_other(message, items)
+        return items
+
+    def _decode_other(self, message: Message, items: list[dict[str, Any]]) -> None:
+        for item in decode(message):
+            items.append(item)
+            if item.get("type") == "function_call":
+                call_id, name = item.get("call_id"), item.get("name")
+                if isinstance(call_id, str) and isinstance(name, str):
+                    self._tool_names[call_id] = name
 
     async def _newest(self, adapter: PersistenceAdapter, wanted: int) -> list[dict[str, Any]]:
         """The newest ``wanted`` items: one page when every message is one item."""
@@ -373,6 +412,14 @@ async def _outliving_cancellation(write: Coroutine[Any, Any, T]) -> T:
 
 async def _nothing(adapter: PersistenceAdapter) -> None:
     """The operation of ``async with session:``: only the opening."""
+
+
+def _validates(adapter: PersistenceAdapter) -> bool:
+    """Whether ``adapter.save_messages`` is ``AdapterBase``'s, which runs every
+    validator on the batch before it writes anything."""
+    return isinstance(adapter, AdapterBase) and (
+        type(adapter).save_messages is AdapterBase.save_messages
+    )
 
 
 def _output_call_ids(items: Iterable[object]) -> set[str]:
