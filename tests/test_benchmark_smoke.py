@@ -34,7 +34,18 @@ def test_quick_benchmark_runs_every_workload(tmp_path: Path) -> None:
     failed = [f for f in report["figures"] if f["note"].startswith("failed")]
     assert failed == []
     cases = {f["case"].split(" (")[0] for f in report["figures"]}
-    for prefix in ("W1 batch", "W1 single save", "W2 read whole", "W2 read newest", "W3", "W4"):
+    for prefix in (
+        "W1 batch",
+        "W1 single save",
+        "W2 read whole",
+        "W2 read newest",
+        "W3",
+        "W4",
+        "SQLite: batch",
+        "SQLite: read whole",
+        "Agents SDK session over sqlite",
+        "Agents SDK session over pg16",
+    ):
         assert any(c.startswith(prefix) for c in cases), (prefix, sorted(cases))
     assert not [n for n in report["notes"] if " failed: " in n]
     ours = [f for f in report["figures"] if f["contender"] == "chat-persistence postgres"]
