@@ -58,7 +58,8 @@ def _as_numeric_prints_it(match: re.Match[str]) -> str:
     return token if token.startswith('"') else f"{Decimal(token):f}.0"
 
 
-_JSONB_V1 = b"\x01"
+JSONB_V1 = b"\x01"
+"""The first byte of a binary ``jsonb`` value: the format version."""
 
 
 def load_jsonb(raw: bytes) -> Any:
@@ -68,6 +69,6 @@ def load_jsonb(raw: bytes) -> Any:
     The read path's loader: the bytes arrive from psycopg's C loader, so no Python
     loader runs for each value.
     """
-    if raw[:1] != _JSONB_V1:
+    if raw[:1] != JSONB_V1:
         raise DataError(f"unknown jsonb binary format: {raw[0] if raw else None}")
     return load_json(raw[1:])

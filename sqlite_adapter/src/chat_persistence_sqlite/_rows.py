@@ -70,6 +70,12 @@ def messages_from_rows(thread_id: str, rows: Sequence[Sequence[Any]]) -> list[Me
     """``message_from_row`` for each row."""
     messages: list[Message] = []
     for row in rows:
+        parts = row[4]
+        if type(parts) is str:  # loads_parts, inlined: one call fewer for each row
+            try:
+                parts = load_json(parts)
+            except ValueError:
+                parts = row[4]  # passed on as it is, as loads_parts does
         micros = row[3]
         if type(micros) is int and MIN_MICROS <= micros <= MAX_MICROS:
             created_at = _EPOCH + timedelta(0, 0, micros)
@@ -82,7 +88,7 @@ def messages_from_rows(thread_id: str, rows: Sequence[Sequence[Any]]) -> list[Me
                 role=row[1],
                 session_id=row[2],
                 created_at=created_at,
-                parts_json=loads_parts(row[4]),
+                parts_json=parts,
             )
         )
     return messages
