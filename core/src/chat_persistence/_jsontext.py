@@ -44,14 +44,14 @@ def dump_json(value: object) -> tuple[str, bool]:
 def load_json(data: bytes | bytearray | str) -> Any:
     """Stored JSON text as Python values, exactly as ``json.loads`` reads it, and
     never failing on valid JSON another program stored: an integer longer than
-    Python converts from text comes back as a ``Decimal`` (the codec keeps it in
-    an ``UnknownPart``), and nesting deeper than Python's recursion limit comes
-    back as the JSON text itself. Text that is not JSON raises ``ValueError``."""
+    Python converts from text comes back as a ``Decimal``, and nesting deeper than
+    Python's recursion limit as the JSON text itself. Text that is not JSON raises
+    ``ValueError``."""
     # 19 digits in a row (-9223372036854775809 is the shortest integer that may not
     # fit in 64 bits) cover a position that is a multiple of 19: with no digit at
     # any of those (most text), there is no such run and the full scan is skipped.
-    # Text is encoded as it is (a digit stays one byte, nothing else becomes
-    # one); isspace() is False for an empty sample, which so takes the full scan.
+    # A sample of text is encoded (a digit stays one byte; no other character
+    # becomes a digit); isspace() is False for an empty sample: the full scan.
     sample = data[::_RUN]
     if isinstance(sample, str):
         sample = sample.encode("utf-8", "surrogatepass")
