@@ -1,5 +1,5 @@
-"""The jsonb decoder takes orjson's fast path only where it reads exactly what the
-standard library reads, on the text and on the binary value the read path gets."""
+"""The jsonb codec is core's JSON text rule (``tests/test_storage_json.py``) plus
+what jsonb adds: positional floats for ``numeric`` and the binary format byte."""
 
 from __future__ import annotations
 
@@ -11,55 +11,41 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import DataError
 
-from chat_persistence_postgres._wire import dumps, load_jsonb, loads_stored
+from chat_persistence.storage import load_json
+from chat_persistence_postgres._wire import dump_wire, dumps, load_jsonb
 from strategies import json_values
 
-BIG_INTS = [2**63 - 1, 2**63, -(2**63) - 1, 2**64, 2**70, -(10**30), 10**18, 10**19]
 
-
-def test_integers_beyond_64_bits_read_back_exactly() -> None:
-    for value in BIG_INTS:
-        text = json.dumps({"n": [value]})
-        decoded = loads_stored(text.encode())
-        assert decoded == {"n": [value]}
-        assert type(decoded["n"][0]) is int
-
-
-def test_a_big_integer_is_seen_wherever_it_starts() -> None:
-    # The scan for long digit runs samples every 19th byte first: shift the number
-    # across every alignment, with the shortest runs that overflow orjson.
+def test_a_big_integer_is_seen_wherever_it_starts_in_a_binary_value() -> None:
+    # The format byte shifts the text by one: every alignment still finds the run.
     for value in (2**64, -(2**63) - 1):
         for pad in range(40):
             text = json.dumps({"p": "x" * pad, "n": value}).encode()
-            for decoded in (loads_stored(text), load_jsonb(b"\x01" + text)):
-                assert decoded["n"] == value, (value, pad)
-                assert type(decoded["n"]) is int
-
-
-def test_long_digit_runs_inside_strings_read_the_same() -> None:
-    text = json.dumps({"phone": "1234567890123456789012", "n": 5})
-    assert loads_stored(text) == json.loads(text)
-
-
-@given(json_values() | st.integers() | st.lists(st.integers()))
-def test_reads_exactly_what_the_standard_library_reads(value: Any) -> None:
-    text = json.dumps(value)
-    assert loads_stored(text.encode()) == json.loads(text)
-    assert loads_stored(text) == json.loads(text)
+            decoded = load_jsonb(b"\x01" + text)
+            assert decoded["n"] == value, (value, pad)
+            assert type(decoded["n"]) is int
 
 
 @given(json_values() | st.integers() | st.floats(allow_nan=False, allow_infinity=False))
 def test_what_is_written_reads_back_as_written(value: Any) -> None:
     # -0.0 is stored as 0.0 (numeric has no negative zero); equal in Python anyway.
-    read = loads_stored(dumps(value))
+    read: Any = load_json(dumps(value))
     assert read == value
     assert type(read) is type(value)
+    assert dump_wire(value).loads() == value
+
+
+def test_floats_in_exponent_form_are_written_as_numeric_prints_them() -> None:
+    wire = dump_wire({"big": 1e23, "s": "1e+23", "z": -0.0})
+    assert wire.text == '{"big":100000000000000000000000.0,"s":"1e+23","z":0.0}'
+    assert not wire.plain
+    assert wire.loads() == {"big": 1e23, "s": "1e+23", "z": 0.0}
 
 
 @given(json_values() | st.integers() | st.lists(st.integers()))
 def test_the_binary_value_reads_as_its_text(value: Any) -> None:
     text = json.dumps(value).encode()
-    assert load_jsonb(b"\x01" + text) == loads_stored(text) == json.loads(text)
+    assert load_jsonb(b"\x01" + text) == load_json(text) == json.loads(text)
 
 
 def test_a_deep_binary_value_reads_as_its_text() -> None:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import cast
 
@@ -28,6 +29,7 @@ from chat_persistence import (
     StorageUnavailableError,
     StoredPartsWarning,
     TextPart,
+    UnknownPart,
     available_backends,
     create_adapter,
     unstructure_parts,
@@ -270,6 +272,38 @@ async def test_rows_another_program_wrote_still_read(sqlite_adapter: SqlitePersi
     session = await sqlite_adapter.get_session("s")
     assert session is not None
     assert session.state == "{oops"
+
+
+async def test_json_python_cannot_read_from_text_still_reads(
+    sqlite_adapter: SqlitePersistence,
+) -> None:
+    # Core's load_json, as Postgres reads jsonb: nesting past the recursion limit
+    # comes back as its text, an integer too long for int() as a Decimal.
+    deep = "[" * 100_000 + "]" * 100_000
+    huge = "1" + "0" * 5000
+
+    def insert(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO chat_messages (thread_id, message_id, role, created_at, parts_json)"
+            " VALUES ('t', 'deep', 'user', 5, ?), ('t', 'huge', 'user', 6, ?)",
+            (deep, f'[{{"type": "data", "data": {huge}}}]'),
+        )
+        conn.execute(
+            "INSERT INTO chat_sessions (session_id, thread_id, sdk_version, state_json,"
+            " created_at, updated_at) VALUES ('s', 't', 'v', ?, 7, 8)",
+            (deep,),
+        )
+
+    await sqlite_adapter._worker.run(insert, "test")
+    with pytest.warns(StoredPartsWarning):
+        listed = await sqlite_adapter.list_messages("t")
+    assert listed[0].parts == (UnknownPart(deep),)
+    (part,) = listed[1].parts
+    assert isinstance(part, DataPart)
+    assert part.data == Decimal(huge)
+    session = await sqlite_adapter.get_session("s")
+    assert session is not None
+    assert session.state == deep
 
 
 async def test_stored_parts_are_the_listing_without_messages(

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 from psycopg.rows import RowMaker
 
 from chat_persistence import InvalidMessageError, Message, Session, stored_message
+from chat_persistence.storage import load_json
 
-from ._wire import load_jsonb
+from ._wire import JSONB_V1, load_jsonb
 
 logger = logging.getLogger("chat_persistence.postgres")
 
@@ -84,7 +85,10 @@ def messages_of(thread_id: str, rows: Iterable[Sequence[Any]]) -> list[Message]:
             role=r,
             session_id=s,
             created_at=t if t is None or t.tzinfo is UTC else t.astimezone(UTC),
-            parts_json=load_jsonb(p) if type(p) is bytes else p,
+            # load_jsonb, its format check inlined: one call fewer for each row.
+            parts_json=(load_json(p[1:]) if p[:1] == JSONB_V1 else load_jsonb(p))
+            if type(p) is bytes
+            else p,
         )
         for i, r, s, t, p in rows
     ]

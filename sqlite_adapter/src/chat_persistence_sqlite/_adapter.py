@@ -20,18 +20,17 @@ from chat_persistence import (
     Session,
     validate_id,
 )
-from chat_persistence.storage import option_text_problem
+from chat_persistence.storage import dump_json, option_text_problem
 
 from ._batch import encode_batch, saved_messages, store_batch
 from ._connection import Worker, read, schema_mismatch, write
 from ._contract import Tables
-from ._json import dumps
 from ._queries import Queries
 from ._rows import (
     from_micros,
+    loads_parts,
     message_from_row,
     messages_from_rows,
-    parse_parts,
     session_from_row,
     to_micros,
 )
@@ -185,8 +184,7 @@ class SqlitePersistence(AdapterBase):
         rows = await self._worker.run(
             lambda c: c.execute(self._q.stored_parts, (thread_id,)).fetchall(), "list_messages"
         )
-        parsed = parse_parts([row[2] for row in rows])
-        return [(row[0], row[1], parts) for row, parts in zip(rows, parsed, strict=True)]
+        return [(row[0], row[1], loads_parts(row[2])) for row in rows]
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._worker.run(
@@ -218,8 +216,8 @@ class SqlitePersistence(AdapterBase):
     async def _save_session(
         self, session: Session, expected_updated_at: datetime | None
     ) -> Session:
-        state = None if session.state is None else dumps(session.state)
-        metadata = None if session.metadata is None else dumps(session.metadata)
+        state = None if session.state is None else dump_json(session.state)[0]
+        metadata = None if session.metadata is None else dump_json(session.metadata)[0]
         created = None if session.created_at is None else to_micros(session.created_at)
         expected = None if expected_updated_at is None else to_micros(expected_updated_at)
 

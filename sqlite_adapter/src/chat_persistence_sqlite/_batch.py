@@ -19,9 +19,8 @@ from typing import Any
 import orjson
 
 from chat_persistence import Message, stored_message, unstructure_parts
-from chat_persistence.storage import no_time_left
+from chat_persistence.storage import dump_json, load_json, no_time_left
 
-from ._json import dumps_marked, loads
 from ._queries import Queries
 from ._rows import MAX_MICROS, MIN_MICROS, from_micros, to_micros
 
@@ -32,7 +31,7 @@ parts as JSON text."""
 
 class Batch(list[Encoded]):
     """The rows of a batch; ``plain`` when orjson wrote every parts text (so one
-    orjson parse reads them back exactly: see ``_json``)."""
+    orjson parse reads them back exactly: see ``dump_json``)."""
 
     plain: bool = True
 
@@ -41,7 +40,7 @@ def encode_batch(messages: Sequence[Message]) -> Batch:
     """The rows of ``messages``, ready for ``store_batch``."""
     batch = Batch()
     for m in messages:
-        parts, by_orjson = dumps_marked(unstructure_parts(m.parts))
+        parts, by_orjson = dump_json(unstructure_parts(m.parts))
         if not by_orjson:
             batch.plain = False
         created = None if m.created_at is None else to_micros(m.created_at)
@@ -57,7 +56,7 @@ def saved_messages(thread_id: str, batch: Batch, times: list[Any]) -> list[Messa
         # Our own JSON texts, one valid array each: one parse for the batch.
         parsed: list[Any] = orjson.loads("[" + ",".join(texts) + "]")
     else:
-        parsed = [loads(t) for t in texts]
+        parsed = [load_json(t) for t in texts]
     return [
         stored_message(
             thread_id=thread_id,

@@ -14,11 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from chat_persistence import InvalidMessageError, Message, Session, stored_message
-
-from ._json import has_long_digit_run, loads
+from chat_persistence.storage import load_json
 
 logger = logging.getLogger("chat_persistence.sqlite")
 
@@ -63,30 +60,22 @@ def loads_parts(text: object) -> object:
     as an ``UnknownPart`` with a warning)."""
     if isinstance(text, str):
         try:
-            return loads(text)
+            return load_json(text)
         except ValueError:
             return text
     return text
 
 
-def parse_parts(texts: list[Any]) -> list[object]:
-    """``loads_parts`` of each parts column of a page (the hot path of every
-    listing): the check for long digit runs that orjson needs is done once."""
-    if not all(type(t) is str for t in texts) or has_long_digit_run("\n".join(texts)):
-        return [loads_parts(t) for t in texts]
-    parsed: list[object] = []
-    for text in texts:
-        try:
-            parsed.append(orjson.loads(text))
-        except orjson.JSONDecodeError:
-            parsed.append(loads_parts(text))
-    return parsed
-
-
 def messages_from_rows(thread_id: str, rows: Sequence[Sequence[Any]]) -> list[Message]:
-    """``message_from_row`` for each row, the parts parsed by ``parse_parts``."""
+    """``message_from_row`` for each row."""
     messages: list[Message] = []
-    for row, parts in zip(rows, parse_parts([row[4] for row in rows]), strict=True):
+    for row in rows:
+        parts = row[4]
+        if type(parts) is str:  # loads_parts, inlined: one call fewer for each row
+            try:
+                parts = load_json(parts)
+            except ValueError:
+                parts = row[4]  # passed on as it is, as loads_parts does
         micros = row[3]
         if type(micros) is int and MIN_MICROS <= micros <= MAX_MICROS:
             created_at = _EPOCH + timedelta(0, 0, micros)
@@ -127,7 +116,7 @@ def _loads_json(value: object, what: str) -> Any:
         return None
     if isinstance(value, str):
         try:
-            return loads(value)
+            return load_json(value)
         except ValueError:
             pass
     logger.warning("%s is not JSON text; returned as stored", what)
