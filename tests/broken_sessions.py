@@ -347,4 +347,4 @@ class ForgetsDurable(BrokenMemory):
 
     def __init__(self) -> None:
         MemoryPersistence.__init__(self, store=f"forgets-durable-{next(_stores)}")
-        self.capabilities = frozenset({Capability.TIES_IN_SAVE_ORDER})
+        self.capabilities = self.capabilities - {Capability.DURABLE}

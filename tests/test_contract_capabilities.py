@@ -43,7 +43,8 @@ async def test_a_backend_lacking_a_required_capability_fails_naming_it() -> None
     failed = {r.name: r.reason for r in report.failed}
     assert set(failed) == {"declares_required_capabilities", "data_survives_reopening"}
     assert failed["declares_required_capabilities"] == (
-        "the run requires capability durable, but the adapter declares only: ties-in-save-order"
+        "the run requires capability durable, but the adapter declares only: any-loop,"
+        " ties-in-save-order"
     )
     assert failed["data_survives_reopening"] == (
         "the adapter does not declare capability durable, which this run requires"
@@ -106,7 +107,7 @@ def test_the_pytest_class_fails_what_it_requires(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(
         [
             "E*ContractViolation: the run requires capability durable, but the adapter declares"
-            " only: ties-in-save-order",
+            " only: any-loop, ties-in-save-order",
             "the adapter does not declare capability durable, which this run requires",
         ]
     )

@@ -54,7 +54,7 @@ def test_run_contract_reports_every_check_and_the_skips() -> None:
         ("data_survives_reopening", "the adapter does not declare capability durable")
     ]
     assert report.target == "memory://"
-    assert report.capabilities == ("ties-in-save-order",)
+    assert report.capabilities == ("any-loop", "ties-in-save-order")
     assert all(r.duration >= 0 for r in report.results)
 
 
@@ -75,7 +75,7 @@ async def test_the_report_is_readable() -> None:
     text = report.format()
     lines = text.splitlines()
     assert lines[0] == "chat-persistence contract: LimitKeepsOldest"
-    assert lines[1] == "capabilities: ties-in-save-order"
+    assert lines[1] == "capabilities: any-loop, ties-in-save-order"
     assert lines[2].startswith("  PASS implements_protocol")
     assert lines[3].startswith("  FAIL limit_keeps_the_newest")
     assert lines[4].startswith("      limit=3: expected ids [")

@@ -165,7 +165,11 @@ async def test_private_stores_are_private():
 async def test_named_store_is_shared_and_survives_reopen():
     name = unique("shared")
     writer = MemoryPersistence(store=name)
-    assert writer.capabilities == {Capability.DURABLE, Capability.TIES_IN_SAVE_ORDER}
+    assert writer.capabilities == {
+        Capability.DURABLE,
+        Capability.TIES_IN_SAVE_ORDER,
+        Capability.ANY_LOOP,
+    }
     async with writer:
         await writer.save_messages("t", [msg("a")])
         async with MemoryPersistence(store=name) as reader:

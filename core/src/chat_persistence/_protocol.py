@@ -27,6 +27,10 @@ class Capability(enum.StrEnum):
     """Messages with equal ``created_at`` list in save order (not by id)."""
     SCHEMA_VALIDATION = "schema-validation"
     """``validate_schema`` probes a real schema (not a no-op)."""
+    ANY_LOOP = "any-loop"
+    """Once open, the adapter may be called from any event loop and any OS thread at
+    once, and closed from any: nothing it holds is bound to the loop that opened it.
+    Undeclared, callers keep every call on the opening loop."""
 
 
 @runtime_checkable

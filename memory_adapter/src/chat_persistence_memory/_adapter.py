@@ -46,7 +46,9 @@ class MemoryPersistence(AdapterBase):
     """
 
     backend_name = "memory"
-    capabilities: frozenset[Capability] = frozenset({Capability.TIES_IN_SAVE_ORDER})
+    capabilities: frozenset[Capability] = frozenset(
+        {Capability.TIES_IN_SAVE_ORDER, Capability.ANY_LOOP}
+    )
 
     def __init__(self, *, sdk_version: str | None = None, store: str | None = None) -> None:
         super().__init__(sdk_version=sdk_version)
@@ -63,7 +65,7 @@ class MemoryPersistence(AdapterBase):
             self._store = Store()
         else:
             self._store = named_store(store)
-            self.capabilities = frozenset({Capability.TIES_IN_SAVE_ORDER, Capability.DURABLE})
+            self.capabilities = self.capabilities | {Capability.DURABLE}
 
     def __repr__(self) -> str:
         where = "private store" if self.store_name is None else f"store={self.store_name!r}"

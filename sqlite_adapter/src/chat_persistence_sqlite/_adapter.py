@@ -69,7 +69,7 @@ class SqlitePersistence(AdapterBase):
 
     backend_name = "sqlite"
     capabilities: frozenset[Capability] = frozenset(
-        {Capability.TIES_IN_SAVE_ORDER, Capability.SCHEMA_VALIDATION}
+        {Capability.TIES_IN_SAVE_ORDER, Capability.SCHEMA_VALIDATION, Capability.ANY_LOOP}
     )
 
     def __init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from chat_persistence import ConflictError, Message, Session
+from chat_persistence import Capability, ConflictError, Message, Session
 
 from .._builders import session, text_message
 from .._expect import ContractViolation, expect, expect_equal, ids_of
@@ -80,6 +80,27 @@ async def concurrent_writers_many_threads(ctx: CheckContext) -> None:
     for index, thread_id in enumerate(threads):
         batches = [b for t, result in enumerate(results) if t % 4 == index for b in result]
         _expect_all_once(await adapter.list_messages(thread_id), batches, f"thread #{index}")
+
+
+@check(requires=[Capability.ANY_LOOP])
+async def other_loops_and_threads_share_the_adapter(ctx: CheckContext) -> None:
+    """Saving from new event loops in two OS threads while the loop that opened the
+    adapter saves too: every message stored exactly once, each batch in order."""
+    adapter, thread_id = ctx.adapter, ctx.thread_id()
+
+    def on_a_new_loop(task: int) -> list[list[str]]:
+        return asyncio.run(_writer(ctx, thread_id, task, 3))
+
+    results = await asyncio.gather(
+        asyncio.to_thread(on_a_new_loop, 0),
+        asyncio.to_thread(on_a_new_loop, 1),
+        _writer(ctx, thread_id, 2, 3),
+    )
+    batches = [batch for result in results for batch in result]
+    listed = await adapter.list_messages(thread_id)
+    _expect_all_once(listed, batches, "after saves from other loops and threads")
+    read = await asyncio.to_thread(asyncio.run, adapter.list_messages(thread_id))
+    expect_equal(ids_of(read), ids_of(listed), "a listing from another loop")
 
 
 @check()

@@ -5,8 +5,9 @@ does). The SDK calls a session from whatever loop runs the agent: ``Runner.run_s
 makes a new loop per call, and threads each bring their own. So an adapter that a
 session owns is opened, used and closed on one loop of its own, in a daemon thread
 shared by every owned adapter in the process; callers on any loop await it there.
-(An adapter the host passes in is called on the caller's loop: the host knows its
-loops.)
+Once open, an adapter declaring ``Capability.ANY_LOOP`` is called on the caller's
+loop instead (the session decides). (An adapter the host passes in is called on the
+caller's loop: the host knows its loops.)
 """
 
 from __future__ import annotations

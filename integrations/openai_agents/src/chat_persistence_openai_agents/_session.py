@@ -20,6 +20,7 @@ from agents.memory.session_settings import (
 
 from chat_persistence import (
     AdapterBase,
+    Capability,
     InvalidArgumentError,
     InvalidMessageError,
     Message,
@@ -70,8 +71,10 @@ class ChatPersistenceSession:
     runtimes reading the thread understand, and reads back JSON-equal to what was
     added. ``ChatPersistenceSession(session_id, adapter)`` uses an adapter the host
     opens and closes, called on the caller's event loop. ``from_url`` makes (and
-    owns) one, which lives on a loop of its own, so the session works from any loop
-    or thread (``Runner.run_sync``, ``asyncio.run`` per call).
+    owns) one, opened on a loop of its own, so the session works from any loop or
+    thread (``Runner.run_sync``, ``asyncio.run`` per call); an adapter declaring
+    ``Capability.ANY_LOOP`` (memory, SQLite) is then called on the caller's loop,
+    any other stays on that loop.
     """
 
     session_id: str
@@ -106,6 +109,7 @@ class ChatPersistenceSession:
         self._owned = False
         self._closed = False
         self._ready = False
+        self._direct = False
         self._opening: asyncio.Future[None] | None = None
         self._lock = threading.Lock()
         self._tool_names: dict[str, str] = {}
@@ -252,15 +256,16 @@ class ChatPersistenceSession:
         """Whether an owned adapter was opened (and so must be closed), exactly once."""
         with self._lock:
             opened = self._owned and self._ready
-            self._ready = False
+            self._ready = self._direct = False
             return opened
 
     async def _run(self, operation: Callable[[PersistenceAdapter], Awaitable[T]]) -> T:
         """Run ``operation``: on the caller's loop with the host's adapter; on the home
-        loop with an owned one, opened there on first use."""
+        loop with an owned one, opened there on first use, unless it declares
+        ``Capability.ANY_LOOP`` (then, once open, on the caller's loop too)."""
         if self._closed:
             raise SessionClosedError(self.session_id)
-        if not self._owned:
+        if not self._owned or self._direct:
             return await operation(self._adapter)
         return await on_home(self._on_home(operation))
 
@@ -279,6 +284,8 @@ class ChatPersistenceSession:
                 raise SessionClosedError(self.session_id)
             with self._lock:
                 self._ready = True
+                # Opened on the home loop, but free of it: later calls skip the hop.
+                self._direct = Capability.ANY_LOOP in getattr(self._adapter, "capabilities", ())
             _open_owned.add(self)
         return await operation(self._adapter)
 
