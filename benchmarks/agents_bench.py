@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from agents import SQLiteSession
@@ -37,7 +37,13 @@ from harness import Results, Target, Timed, measure, render_table, to_json
 from pg import create_tables, server_facts, start_server
 from workload import make_messages
 
-from chat_persistence import Message, PersistenceAdapter, TextPart, create_adapter
+from chat_persistence import (
+    Message,
+    PersistenceAdapter,
+    TextPart,
+    create_adapter,
+    supports_stored_parts,
+)
 from chat_persistence_openai_agents import ChatPersistenceSession
 from chat_persistence_openai_agents._encode import new_message_ids
 
@@ -153,9 +159,8 @@ class Contenders:
             HOSTED: hosted.get_items,
             OWNED: owned.get_items,
         }
-        stored_parts = getattr(self.adapter, "list_stored_parts", None)
-        if callable(stored_parts):
-            work[STORED_PARTS] = lambda: cast(Any, stored_parts)(hosted.session_id)
+        if supports_stored_parts(self.adapter):
+            work[STORED_PARTS] = lambda: self.adapter.list_stored_parts(hosted.session_id)
         for name, make in self.sdk.items():
             session = make(self.thread("sdk"))
             await session.add_items(batch)

@@ -15,6 +15,7 @@ from chat_persistence import (
     ListQuery,
     Message,
     NotFoundError,
+    StoredParts,
     unstructure_parts,
     validate_messages,
 )
@@ -145,6 +146,43 @@ class TiesById(BrokenMemory):
     async def _list_messages(self, thread_id: str, query: ListQuery) -> list[Message]:
         found = await super()._list_messages(thread_id, query)
         return sorted(found, key=lambda m: (m.created_at or LAST, m.id))
+
+
+class StoredPartsInIdOrder(BrokenMemory):
+    """``list_stored_parts`` gives the rows in message id order."""
+
+    broken_rule = "list_stored_parts gives the rows in listing order"
+    caught_by = frozenset({"stored_parts_are_the_listing"})
+
+    async def _list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        return sorted(await super()._list_stored_parts(thread_id), key=lambda row: row[0])
+
+
+class StoredPartsShowArchived(BrokenMemory):
+    """``list_stored_parts`` reads every message of the thread, those of archived
+    sessions too, as a fast path that forgot the archive rule might."""
+
+    broken_rule = "list_stored_parts leaves out the messages of archived sessions"
+    caught_by = frozenset({"stored_parts_are_the_listing"})
+
+    async def _list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        rows = await super()._list_stored_parts(thread_id)
+        for found in await self._list_sessions(thread_id, include_archived=True):
+            if found.archived_at is not None:
+                hidden = await self._list_messages(thread_id, ListQuery(session_id=found.id))
+                rows += [(m.id, m.role, unstructure_parts(m.parts)) for m in hidden]
+        return rows
+
+
+class StoredPartsUnvalidated(BrokenMemory):
+    """``list_stored_parts`` never validates the thread id: a bad one reads nothing."""
+
+    broken_rule = "list_stored_parts rejects a bad thread id"
+    caught_by = frozenset({"stored_parts_of_nothing_and_bad_ids"})
+
+    async def list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        self._check_open()
+        return await self._list_stored_parts(thread_id)
 
 
 # -- saving messages --------------------------------------------------------------

@@ -19,6 +19,7 @@ from chat_persistence import (
     Message,
     Session,
     supports_delete_messages,
+    supports_stored_parts,
 )
 from chat_persistence._cli import main
 from chat_persistence_contract import (
@@ -35,6 +36,8 @@ pytest_plugins = ["pytester"]
 
 DELETE_CHECKS = [c.name for c in ordered_checks() if c.operation == "delete_messages"]
 NOT_IMPLEMENTED = "the adapter does not implement delete_messages() (new in chat-persistence 0.2)"
+STORED_CHECKS = [c.name for c in ordered_checks() if c.operation == "list_stored_parts"]
+NO_STORED_PARTS = "the adapter does not implement list_stored_parts() (new in chat-persistence 0.2)"
 
 
 async def test_a_backend_lacking_a_required_capability_fails_naming_it() -> None:
@@ -206,6 +209,9 @@ class OldOnTheProtocol:
 async def test_an_adapter_without_delete_messages_passes_the_rest(old: type[object]) -> None:
     assert supports_delete_messages(MemoryPersistence())
     assert not supports_delete_messages(old())
+    # On the template it has list_stored_parts (derived from _list_messages).
+    on_template = old is OldOnTheTemplate
+    assert supports_stored_parts(old()) is on_template
     report = await arun_contract(
         cast(AdapterFactory, old),  # a 0.1 adapter lacks a member the 0.2 protocol names
         required_capabilities={Capability.TIES_IN_SAVE_ORDER},
@@ -216,6 +222,10 @@ async def test_an_adapter_without_delete_messages_passes_the_rest(old: type[obje
     assert skipped == {
         "data_survives_reopening": "the adapter does not declare capability durable",
         **dict.fromkeys(DELETE_CHECKS, NOT_IMPLEMENTED),
+        **dict.fromkeys([] if on_template else STORED_CHECKS, NO_STORED_PARTS),
     }
+    assert len(STORED_CHECKS) >= 2
+    ran = {r.name for r in report.results if r.outcome == "passed"}
+    assert set(STORED_CHECKS) <= (ran if on_template else set(skipped))
     text = report.format()
     assert all(f"SKIP {name}" in text for name in DELETE_CHECKS)

@@ -19,9 +19,12 @@ from chat_persistence import (
     ConfigError,
     InvalidArgumentError,
     InvalidMessageError,
+    Message,
     OperationNotSupportedError,
     PersistenceAdapter,
     StorageUnavailableError,
+    StoredPartsWarning,
+    TextPart,
 )
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_openai_agents import ChatPersistenceSession, SessionClosedError
@@ -279,3 +282,41 @@ async def test_a_cancelled_write_finishes_before_the_cancellation_goes_through(
             await task
         expected = {"add": texts(3)[2:], "pop": texts(1), "clear": []}[operation]
         assert await session.get_items() == expected
+
+
+async def test_foreign_rows_read_through_stored_parts_as_through_messages(
+    tmp_path: Path,
+) -> None:
+    """Rows another program wrote (an element without "type" beside "text", a value
+    that is no array, text that is no JSON) read back through ``list_stored_parts``
+    as they do through ``list_messages``, and never fail."""
+    import sqlite3
+
+    from chat_persistence_openai_agents._decode import decode
+    from chat_persistence_sqlite import SqlitePersistence
+
+    path = tmp_path / "foreign.db"
+    async with SqlitePersistence(path=str(path)) as adapter:
+        await adapter.save_messages("t", [Message(id="m0", role="user", parts=[TextPart("hi")])])
+    foreign = ['[{"text": "a", "note": 1}]', '{"type": "text", "text": "b"}', "not json", "[]"]
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO chat_messages (thread_id, message_id, role, created_at, parts_json)"
+            " VALUES ('t', ?, 'assistant', ?, ?)",
+            [(f"m{i + 1}", 3 * 10**15 + i, text) for i, text in enumerate(foreign)],
+        )
+    async with SqlitePersistence(path=str(path)) as adapter:
+        rows = await adapter.list_stored_parts("t")
+        assert [row[2] for row in rows[1:]] == [
+            [{"text": "a", "note": 1}],
+            {"type": "text", "text": "b"},
+            "not json",
+            [],
+        ]
+        session = ChatPersistenceSession("t", adapter)
+        with pytest.warns(StoredPartsWarning):
+            items = await session.get_items()
+        with pytest.warns(StoredPartsWarning):
+            expected = [i for m in await adapter.list_messages("t") for i in decode(m)]
+        assert items == expected
+        assert items[0] == {"role": "user", "content": "hi"}

@@ -21,9 +21,11 @@ from chat_persistence import (
     InvalidMessageError,
     Message,
     Session,
+    StoredParts,
     StoredPartsWarning,
     TextPart,
     UnknownPart,
+    structure_stored_parts,
 )
 from chat_persistence_memory import MemoryPersistence
 from chat_persistence_memory._store import NewMessage
@@ -84,6 +86,19 @@ def check_parts(by_id: dict[str, Message]) -> None:
     assert fine == TextPart("fine")
 
 
+def assert_stored_parts_read_as_listed(
+    stored: list[StoredParts], listed: list[Message], warned: set[str]
+) -> None:
+    """``list_stored_parts`` gives the listing's rows, whose parts decode (with the
+    listing's warnings, for ``warned``) to the listed messages' parts."""
+    assert [row[:2] for row in stored] == [(m.id, m.role) for m in listed]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        parts = [structure_stored_parts(p, thread_id="t", message_id=i) for i, _, p in stored]
+    assert parts == [m.parts for m in listed]
+    assert warned_messages(record) == warned
+
+
 def warned_messages(record: list[warnings.WarningMessage]) -> set[str]:
     found: set[str] = set()
     for warning in record:
@@ -130,6 +145,9 @@ async def test_foreign_rows_never_brick_a_thread_postgres(
         assert [m.id for m in await pg_adapter.list_messages("t", limit=4)] == order[-4:]
         deep = await pg_adapter.get_message("t", "deep")
         assert deep == by_id["deep"]
+        stored = await pg_adapter.list_stored_parts("t")
+    assert_stored_parts_read_as_listed(stored, listed, BAD_PARTS)
+    assert stored[order.index("deep")][2] == "[" * DEPTH + "]" * DEPTH  # as its text
     saved = await pg_adapter.save_messages("t", [Message("new", "user", [TextPart("still")])])
     assert saved[0].created_at is not None
     assert saved[0].created_at > by_id["ok-2"].created_at  # type: ignore[operator]
@@ -202,4 +220,6 @@ async def test_rows_that_do_not_decode_never_brick_a_thread_memory(tally: Counte
         assert listed[2].parts == (UnknownPart(1), TextPart("ok"))
         assert listed[0].parts == (TextPart("hello"),)
         assert listed[3].parts == (TextPart("bye"),)
+        stored = await adapter.list_stored_parts("t")
+        assert_stored_parts_read_as_listed(stored, listed, {"obj", "mixed"})
     tally["foreign rows read (memory)"] += 2

@@ -11,7 +11,12 @@ from typing import cast
 
 import attrs
 
-from chat_persistence import Capability, PersistenceAdapter, supports_delete_messages
+from chat_persistence import (
+    Capability,
+    PersistenceAdapter,
+    supports_delete_messages,
+    supports_stored_parts,
+)
 
 from ._expect import CheckSkipped, ContractViolation
 
@@ -145,7 +150,10 @@ def declared_capabilities(adapter: object) -> frozenset[Capability]:
     return frozenset(item for item in items if isinstance(item, Capability))
 
 
-OPTIONAL_OPERATIONS = {"delete_messages": supports_delete_messages}
+OPTIONAL_OPERATIONS = {
+    "delete_messages": supports_delete_messages,
+    "list_stored_parts": supports_stored_parts,
+}
 """Protocol operations newer than 0.1, and how to tell whether an adapter has one."""
 
 

@@ -27,7 +27,7 @@ from ._json import JSON
 from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
-    from ._base import AdapterBase, supports_delete_messages
+    from ._base import AdapterBase, supports_delete_messages, supports_stored_parts
     from ._codec import (
         StoredPartsWarning,
         stored_message,
@@ -54,7 +54,7 @@ if typing.TYPE_CHECKING:
         ToolResultPart,
         UnknownPart,
     )
-    from ._protocol import Capability, PersistenceAdapter
+    from ._protocol import Capability, PersistenceAdapter, StoredParts
     from ._registry import (
         Registry,
         available_backends,
@@ -98,6 +98,7 @@ __all__ = [
     "SchemaMismatchError",
     "Session",
     "StorageUnavailableError",
+    "StoredParts",
     "StoredPartsWarning",
     "TextPart",
     "ToolCallPart",
@@ -112,6 +113,7 @@ __all__ = [
     "structure_part",
     "structure_stored_parts",
     "supports_delete_messages",
+    "supports_stored_parts",
     "unregister_plugin",
     "unstructure_part",
     "unstructure_parts",
@@ -149,7 +151,9 @@ _LAZY = {
     "UnknownPart": "._model",
     "ListQuery": "._storage",
     "PersistenceAdapter": "._protocol",
+    "StoredParts": "._protocol",
     "supports_delete_messages": "._base",
+    "supports_stored_parts": "._base",
     "Registry": "._registry",
     "available_backends": "._registry",
     "create_adapter": "._registry",

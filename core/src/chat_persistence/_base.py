@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from ._errors import AdapterNotOpenError, InvalidArgumentError, OperationNotSupportedError
-from ._protocol import Capability
+from ._protocol import Capability, StoredParts
 from ._storage import ListQuery, check_sdk_version
 
 if TYPE_CHECKING:
@@ -114,6 +114,13 @@ class AdapterBase:
             return []
         return await self._list_messages(thread_id, query)
 
+    async def list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        """The thread as ``list_messages(thread_id)`` reads it, each message as
+        ``(message_id, role, parts)``; see ``PersistenceAdapter.list_stored_parts``."""
+        self._check_open()
+        ListQuery.checked(thread_id)
+        return await self._list_stored_parts(thread_id)
+
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
         """One message, or None."""
         from ._validation import validate_id
@@ -204,6 +211,15 @@ class AdapterBase:
         cursor (``ListQuery.cursor_not_found`` builds it)."""
         raise NotImplementedError
 
+    async def _list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        """The whole-thread listing as ``(message_id, role, parts JSON)``. The default
+        unstructures what ``_list_messages`` gives; a backend overrides it to skip
+        making messages, giving the same rows."""
+        from ._codec import unstructure_parts
+
+        messages = await self._list_messages(thread_id, ListQuery())
+        return [(m.id, m.role, unstructure_parts(m.parts)) for m in messages]
+
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         raise NotImplementedError
 
@@ -242,3 +258,11 @@ def supports_delete_messages(adapter: object) -> bool:
     if isinstance(adapter, AdapterBase):
         return type(adapter)._delete_messages is not AdapterBase._delete_messages
     return callable(getattr(adapter, "delete_messages", None))
+
+
+def supports_stored_parts(adapter: object) -> bool:
+    """Whether ``adapter`` implements ``list_stored_parts`` (new in 0.2): every
+    adapter on ``AdapterBase`` does; one implementing the protocol directly may not."""
+    if isinstance(adapter, AdapterBase):
+        return True
+    return callable(getattr(adapter, "list_stored_parts", None))

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 if TYPE_CHECKING:
     from ._model import Message, Session
 
+StoredParts = tuple[str, str, object]
+"""One message of ``list_stored_parts``: ``(message_id, role, parts JSON)``."""
+
 
 class Capability(enum.StrEnum):
     """Optional behaviours an adapter declares in its ``capabilities`` attribute
@@ -143,13 +146,21 @@ class PersistenceAdapter(Protocol):
         that need it check ``supports_delete_messages(adapter)`` first."""
         ...
 
+    async def list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        """What ``list_messages(thread_id)`` reads, in its order, each message as
+        ``(message_id, role, parts)``: ``parts`` is the stored JSON
+        (``unstructure_parts(message.parts)``; ``structure_stored_parts`` of it gives
+        ``message.parts``), for a reader that maps parts itself without ``Message``
+        objects. New in 0.2: callers check ``supports_stored_parts(adapter)`` first."""
+        ...
+
     async def validate_schema(self) -> None:
         """Fail fast on drift: raise ``SchemaMismatchError`` listing every missing
         table and column. Backends without a schema return."""
         ...
 
 
-OPTIONAL_MEMBERS = frozenset({"delete_messages"})
+OPTIONAL_MEMBERS = frozenset({"delete_messages", "list_stored_parts"})
 """Protocol members an adapter written against an earlier release may lack."""
 
 

@@ -26,7 +26,7 @@ from ._store import (
 )
 
 if TYPE_CHECKING:
-    from chat_persistence import ListQuery, Message, Session
+    from chat_persistence import ListQuery, Message, Session, StoredParts
 
 
 def _now_us() -> int:
@@ -96,6 +96,13 @@ class MemoryPersistence(AdapterBase):
             after=query.after,
         )
         return [self._message(thread_id, row) for row in rows]
+
+    async def _list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        """The listing's rows without ``Message`` objects: each stored array, parsed."""
+        rows = self._store.list_messages(
+            thread_id, session_id=None, limit=None, before=None, after=None
+        )
+        return [(row.message_id, row.role, json.loads(row.parts_json)) for row in rows]
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         row = self._store.get_message(thread_id, message_id)

@@ -22,6 +22,7 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
+    StoredParts,
     unstructure_parts,
 )
 from chat_persistence.storage import no_time_left
@@ -39,6 +40,7 @@ from ._rows import (
     page_of,
     saved_reader,
     session_reader,
+    stored_parts_of,
     utc,
 )
 from ._schema import SchemaReport, inspect_schema, schema_error
@@ -310,6 +312,18 @@ class PostgresPersistence(AdapterBase):
         if isinstance(page, str):
             raise query.cursor_not_found(thread_id, page)
         return page
+
+    async def _list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        """One SELECT of the whole-thread listing's rows, in its order, three columns,
+        no ``Message`` objects. ``parts`` is the ``jsonb`` as the listing decodes it
+        (``load_jsonb``), so it always parses: an integer too long for Python's
+        decoder comes back as a ``Decimal``; nesting too deep for it, as the JSON
+        text, which ``structure_stored_parts`` keeps in an ``UnknownPart`` with a
+        ``StoredPartsWarning``, as the listing does."""
+        rows = await self._fetch(
+            "list_messages", tuple_row, self._q.stored_parts, {"thread": thread_id}, retry=True
+        )
+        return stored_parts_of(rows)
 
     async def _get_message(self, thread_id: str, message_id: str) -> Message | None:
         rows = await self._fetch(

@@ -64,17 +64,26 @@ class Queries:
         self.get_session = self._fill(_sql.GET_SESSION)
         self.list_sessions = self._fill(_sql.LIST_SESSIONS)
         self.list_live_sessions = self._fill(_sql.LIST_LIVE_SESSIONS)
+        # The whole-thread listing's rows and order, only the columns of
+        # ``list_stored_parts``.
+        self.stored_parts = self._fill(
+            _sql.PAGE,
+            mfields=_sql.STORED_PARTS_FIELDS,
+            where=self._where(by_session=False, limited=False),
+            order=_OLDEST_FIRST,
+            limit=sql.SQL(""),
+        )
 
     def _compose(self, template: sql.SQL, **more: sql.Composable) -> sql.Composed:
-        return template.format(
-            m=self.m,
-            s=self.s,
-            mfields=_sql.MESSAGE_FIELDS,
-            sfields=_sql.SESSION_FIELDS,
-            seed=sql.Literal(_sql.LOCK_SEED),
-            mark=sql.Literal(_sql.OVERFLOW_MARK),
-            **more,
-        )
+        fields: dict[str, sql.Composable] = {
+            "m": self.m,
+            "s": self.s,
+            "mfields": _sql.MESSAGE_FIELDS,
+            "sfields": _sql.SESSION_FIELDS,
+            "seed": sql.Literal(_sql.LOCK_SEED),
+            "mark": sql.Literal(_sql.OVERFLOW_MARK),
+        }
+        return template.format(**(fields | more))
 
     def _fill(self, template: sql.SQL, **more: sql.Composable) -> Statement:
         query = self._compose(template, **more)
@@ -92,12 +101,7 @@ class Queries:
         cursor id that is not in the thread, so the caller can raise
         ``NotFoundError`` without a second query.
         """
-        where: list[sql.Composable] = [sql.SQL("m.thread_id = %(thread)s::text")]
-        if by_session:
-            where.append(sql.SQL("m.session_id = %(session)s::text"))
-        else:
-            rule = _sql.LIVE_ON_PAGE if limited else _sql.LIVE_IN_THREAD
-            where.append(self._compose(rule))
+        where: list[sql.Composable] = [self._where(by_session=by_session, limited=limited)]
         cursors = [name for name, wanted in (("before", before), ("after", after)) if wanted]
         where.extend(
             _sql.CURSOR_BOUND.format(op=_OPS[name], name=_cursor(name)) for name in cursors
@@ -120,6 +124,16 @@ class Queries:
             for name in cursors
         )
         return self._fill(_sql.PAGE_WITH_CURSORS, ctes=ctes, page=page, markers=markers)
+
+    def _where(self, *, by_session: bool, limited: bool) -> sql.Composed:
+        """The thread, then the session asked for or the archive rule."""
+        where: list[sql.Composable] = [sql.SQL("m.thread_id = %(thread)s::text")]
+        if by_session:
+            where.append(sql.SQL("m.session_id = %(session)s::text"))
+        else:
+            rule = _sql.LIVE_ON_PAGE if limited else _sql.LIVE_IN_THREAD
+            where.append(self._compose(rule))
+        return sql.SQL(" AND ").join(where)
 
 
 def _cursor(name: str) -> sql.Identifier:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from psycopg.rows import RowMaker
 
-from chat_persistence import InvalidMessageError, Message, Session, stored_message
+from chat_persistence import InvalidMessageError, Message, Session, StoredParts, stored_message
 from chat_persistence.storage import load_json
 
 from ._wire import JSONB_V1, load_jsonb
@@ -92,6 +92,12 @@ def messages_of(thread_id: str, rows: Iterable[Sequence[Any]]) -> list[Message]:
         )
         for i, r, s, t, p in rows
     ]
+
+
+def stored_parts_of(rows: Iterable[Sequence[Any]]) -> list[StoredParts]:
+    """Rows of ``(message_id, role, parts_json)`` as ``list_stored_parts`` gives
+    them: each ``jsonb`` decoded by ``load_jsonb``, as ``messages_of`` decodes it."""
+    return [(i, r, load_jsonb(p) if type(p) is bytes else p) for i, r, p in rows]
 
 
 def page_of(thread_id: str, rows: list[tuple[Any, ...]]) -> list[Message] | str:

@@ -13,6 +13,7 @@ from typing import LiteralString
 from psycopg import sql
 
 MESSAGE_FIELDS = sql.SQL("m.message_id, m.role, m.session_id, m.created_at, m.parts_json")
+STORED_PARTS_FIELDS = sql.SQL("m.message_id, m.role, m.parts_json")
 SESSION_FIELDS = sql.SQL(
     "s.session_id, s.thread_id, s.sdk_version, s.state_json, s.metadata_json, "
     "s.created_at, s.updated_at, s.archived_at"

@@ -18,7 +18,7 @@ from chat_persistence import (
     ListQuery,
     Message,
     Session,
-    validate_id,
+    StoredParts,
 )
 from chat_persistence.storage import dump_json, option_text_problem
 
@@ -173,14 +173,11 @@ class SqlitePersistence(AdapterBase):
                 bounds[which] = (row[0], row[1])
         return bounds
 
-    async def list_stored_parts(self, thread_id: str) -> list[tuple[str, str, object]]:
-        """The thread's messages as ``(message_id, role, parts)``, ``parts`` the stored
-        JSON as Python values: what ``list_messages(thread_id)`` reads (oldest first,
-        archive rule applied), without making ``Message`` objects, for a reader that
-        maps parts itself (the Agents SDK bridge). Stored JSON that does not parse is
-        passed on as its text."""
-        self._check_open()
-        validate_id("thread_id", thread_id)
+    async def _list_stored_parts(self, thread_id: str) -> list[StoredParts]:
+        """One SELECT of the listing's rows and order, three columns, no ``Message``
+        objects. A stored text that does not parse as JSON, or a value that is not
+        text, is passed on as it is; ``structure_stored_parts`` keeps it in an
+        ``UnknownPart``, with a ``StoredPartsWarning``, as the listing does."""
         rows = await self._worker.run(
             lambda c: c.execute(self._q.stored_parts, (thread_id,)).fetchall(), "list_messages"
         )

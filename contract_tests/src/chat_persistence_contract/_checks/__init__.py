@@ -10,6 +10,7 @@ from . import (
     messages,
     sessions,
     stateful,
+    stored,
     times,
     validation,
 )
@@ -19,6 +20,7 @@ AREAS = (
     messages,
     times,
     listing,
+    stored,
     validation,
     sessions,
     isolation,

@@ -10,6 +10,7 @@ from chat_persistence import (
     Capability,
     PersistenceAdapter,
     supports_delete_messages,
+    supports_stored_parts,
 )
 from chat_persistence._protocol import missing_members
 
@@ -71,6 +72,8 @@ def _operations(
     ]
     if supports_delete_messages(adapter):
         calls.append(("delete_messages", lambda: adapter.delete_messages(thread_id, ["m"])))
+    if supports_stored_parts(adapter):
+        calls.append(("list_stored_parts", lambda: adapter.list_stored_parts(thread_id)))
     return calls
 
 

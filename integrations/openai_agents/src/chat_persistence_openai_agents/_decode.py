@@ -56,7 +56,7 @@ def plain_text(message: Message) -> Item | None:
 
 
 def decode_rows(
-    rows: Iterable[tuple[str, str, object]], other: Callable[[str, str, object], list[Item]]
+    rows: Iterable[tuple[str, str, Any]], other: Callable[[str, str, object], list[Item]]
 ) -> list[Item]:
     """The items of stored ``(message_id, role, parts JSON)`` rows, oldest first: a
     plain text message (parts exactly one ``{"type": "text", "text": ...}``, what
@@ -64,17 +64,17 @@ def decode_rows(
     ``plain_text`` gives it; the items of any other row from ``other``."""
     items: list[Item] = []
     append = items.append
+    # This runs once a row: no cast() calls, and ``__class__ is`` (as fast as
+    # ``type() is``) keeps the values typed Any.
     for message_id, role, parts in rows:
-        # Casts by name: this runs once a row, and cast(list[Any], ...) builds a type.
-        if type(parts) is list and type(role) is str and role in _ROLES:
-            found = cast("list[Any]", parts)
-            part = found[0] if len(found) == 1 else None
-            if type(part) is dict and len(cast("dict[str, Any]", part)) == 2:
-                text = cast("dict[str, Any]", part).get("text")
-                if type(text) is str and cast("dict[str, Any]", part)["type"] == "text":
+        if parts.__class__ is list and len(parts) == 1 and role in _ROLES:
+            part = parts[0]
+            if part.__class__ is dict and len(part) == 2 and part.get("type") == "text":
+                text = part.get("text")
+                if text.__class__ is str:
                     append({"role": role, "content": text})
                     continue
-        items += other(message_id, role, cast("object", parts))
+        items += other(message_id, role, parts)
     return items
 
 

@@ -32,6 +32,7 @@ from chat_persistence import (
     create_adapter,
     stored_message,
     supports_delete_messages,
+    supports_stored_parts,
     validate_id,
     validate_messages,
 )
@@ -47,9 +48,6 @@ T = TypeVar("T")
 
 _NEEDED = ("open", "aclose", "save_messages", "list_messages", "delete_thread")
 """What the session calls on every adapter (``pop_item`` also needs ``delete_messages``)."""
-_StoredParts = Callable[[str], Awaitable[list[tuple[str, str, object]]]]
-"""An adapter's optional ``list_stored_parts``: the whole thread as ``(message_id,
-role, parts JSON)``, as ``list_messages`` reads it, without ``Message`` objects."""
 _SCAN_PAGE = 200
 """Messages read per page when looking back through a thread."""
 
@@ -181,10 +179,8 @@ class ChatPersistenceSession:
         if wanted == 0:
             return []
         if wanted is None or wanted < 0:
-            stored_parts = getattr(adapter, "list_stored_parts", None)
-            if callable(stored_parts):
-                rows = await cast(_StoredParts, stored_parts)(self.session_id)
-                return self._decode_rows(rows)
+            if supports_stored_parts(adapter):
+                return self._decode_rows(await adapter.list_stored_parts(self.session_id))
             return self._decode(await adapter.list_messages(self.session_id))
         return await self._newest(adapter, wanted)
 
