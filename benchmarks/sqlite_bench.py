@@ -55,14 +55,18 @@ class RawSqlite:
         self.conn.execute("PRAGMA synchronous = FULL")
         self._multi: dict[int, str] = {}
 
-    def insert_batch(self, thread: str, batch: list[dict[str, Any]]) -> None:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        newest = conn.execute(
+    def _begin(self, thread: str) -> int:
+        """``BEGIN IMMEDIATE``, then the first time to assign: after the thread's newest."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        newest = self.conn.execute(
             "SELECT max(created_at) FROM chat_messages WHERE thread_id = ?", (thread,)
         ).fetchone()[0]
         now = time.time_ns() // 1000
-        start = now if newest is None else max(now, newest + 1)
+        return now if newest is None else max(now, newest + 1)
+
+    def insert_batch(self, thread: str, batch: list[dict[str, Any]]) -> None:
+        conn = self.conn
+        start = self._begin(thread)
         conn.executemany(
             "INSERT INTO chat_messages (thread_id, message_id, session_id, user_id, role,"
             " created_at, parts_json) VALUES (?, ?, ?, NULL, ?, ?, ?)",
@@ -76,12 +80,7 @@ class RawSqlite:
     def insert_batch_multi(self, thread: str, batch: list[dict[str, Any]]) -> None:
         """``insert_batch`` as one multi-row INSERT (its text made once per size)."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        newest = conn.execute(
-            "SELECT max(created_at) FROM chat_messages WHERE thread_id = ?", (thread,)
-        ).fetchone()[0]
-        now = time.time_ns() // 1000
-        start = now if newest is None else max(now, newest + 1)
+        start = self._begin(thread)
         sql = self._multi.get(len(batch))
         if sql is None:
             sql = self._multi[len(batch)] = (
