@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import typing
 
+from ._columns import (
+    CONTRACT_COLUMNS,
+    PRIMARY_KEYS,
+    RECOMMENDED_INDEXES,
+    ColumnKind,
+    ContractColumn,
+)
 from ._lazy import lazy_exports as _lazy_exports
 from ._redact import redact
 from ._storage import (
@@ -23,8 +30,13 @@ if typing.TYPE_CHECKING:
     from ._jsontext import dump_json, load_json
 
 __all__ = [
+    "CONTRACT_COLUMNS",
     "DEFAULT_TABLES",
     "MAX_LIMIT",
+    "PRIMARY_KEYS",
+    "RECOMMENDED_INDEXES",
+    "ColumnKind",
+    "ContractColumn",
     "ListQuery",
     "check_sdk_version",
     "default_sdk_version",

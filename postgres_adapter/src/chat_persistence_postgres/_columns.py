@@ -1,11 +1,21 @@
-"""The seed's column contract: the columns of both tables, their keys and the
-recommended indexes. No psycopg here (the plugin and ``ddl`` use it)."""
+"""Core's column contract (``chat_persistence.storage.CONTRACT_COLUMNS``) in
+PostgreSQL's types, and the types each column works with. No psycopg here (the
+plugin and ``ddl`` use it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import attrs
+
+from chat_persistence.storage import (
+    CONTRACT_COLUMNS,
+    PRIMARY_KEYS,
+    RECOMMENDED_INDEXES,
+    ColumnKind,
+)
+
+__all__ = ["COLUMNS", "PRIMARY_KEYS", "RECOMMENDED_INDEXES", "Column"]
 
 
 @attrs.frozen
@@ -39,35 +49,10 @@ _COMPATIBLE: Mapping[str, frozenset[str]] = {
 }
 
 
-MESSAGE_COLUMNS: tuple[Column, ...] = (
-    Column("thread_id", "text", nullable=False),
-    Column("message_id", "text", nullable=False),
-    Column("session_id", "text", nullable=True),
-    Column("user_id", "text", nullable=True),
-    Column("role", "text", nullable=False),
-    Column("created_at", "timestamptz", nullable=False, default_now=True),
-    Column("parts_json", "jsonb", nullable=False),
-)
-SESSION_COLUMNS: tuple[Column, ...] = (
-    Column("session_id", "text", nullable=False),
-    Column("thread_id", "text", nullable=False),
-    Column("sdk_version", "text", nullable=False),
-    Column("state_json", "jsonb", nullable=True),
-    Column("metadata_json", "jsonb", nullable=True),
-    Column("created_at", "timestamptz", nullable=False, default_now=True),
-    Column("updated_at", "timestamptz", nullable=False, default_now=True),
-    Column("archived_at", "timestamptz", nullable=True),
-)
+_SQL_TYPES: Mapping[ColumnKind, str] = {"text": "text", "time": "timestamptz", "json": "jsonb"}
+
 COLUMNS: Mapping[str, tuple[Column, ...]] = {
-    "messages": MESSAGE_COLUMNS,
-    "sessions": SESSION_COLUMNS,
+    role: tuple(Column(c.name, _SQL_TYPES[c.kind], c.nullable, c.default_now) for c in columns)
+    for role, columns in CONTRACT_COLUMNS.items()
 }
-PRIMARY_KEYS: Mapping[str, tuple[str, ...]] = {
-    "messages": ("thread_id", "message_id"),
-    "sessions": ("session_id",),
-}
-RECOMMENDED_INDEXES: Mapping[str, tuple[tuple[str, ...], ...]] = {
-    "messages": (("thread_id", "created_at"), ("session_id",)),
-    "sessions": (("thread_id",),),
-}
-"""Leading columns of the indexes the seed recommends, per table role."""
+"""Core's column contract in PostgreSQL's types, per table role."""

@@ -24,8 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from chat_persistence import SchemaMismatchError, StorageUnavailableError
+from chat_persistence.storage import PRIMARY_KEYS
 
-from ._contract import COLUMNS, PRIMARY_KEYS, Tables, ddl_statements, quote_identifier
+from ._contract import COLUMNS, Tables, ddl_statements, quote_identifier
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]

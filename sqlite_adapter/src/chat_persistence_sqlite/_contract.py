@@ -18,9 +18,14 @@ from collections.abc import Mapping
 import attrs
 
 from chat_persistence import ConfigError
-from chat_persistence.storage import DEFAULT_TABLES, table_names
-
-"""The seed's table names, used for any key a ``tables`` mapping leaves out."""
+from chat_persistence.storage import (
+    CONTRACT_COLUMNS,
+    DEFAULT_TABLES,
+    PRIMARY_KEYS,
+    RECOMMENDED_INDEXES,
+    ColumnKind,
+    table_names,
+)
 
 
 @attrs.frozen
@@ -32,36 +37,20 @@ class Column:
     nullable: bool
 
 
-MESSAGE_COLUMNS: tuple[Column, ...] = (
-    Column("thread_id", "TEXT", nullable=False),
-    Column("message_id", "TEXT", nullable=False),
-    Column("session_id", "TEXT", nullable=True),
-    Column("user_id", "TEXT", nullable=True),
-    Column("role", "TEXT", nullable=False),
-    Column("created_at", "INTEGER", nullable=False),
-    Column("parts_json", "TEXT", nullable=False),
-)
-SESSION_COLUMNS: tuple[Column, ...] = (
-    Column("session_id", "TEXT", nullable=False),
-    Column("thread_id", "TEXT", nullable=False),
-    Column("sdk_version", "TEXT", nullable=False),
-    Column("state_json", "TEXT", nullable=True),
-    Column("metadata_json", "TEXT", nullable=True),
-    Column("created_at", "INTEGER", nullable=False),
-    Column("updated_at", "INTEGER", nullable=False),
-    Column("archived_at", "INTEGER", nullable=True),
-)
+_SQL_TYPES: Mapping[ColumnKind, str] = {"text": "TEXT", "time": "INTEGER", "json": "TEXT"}
+
 COLUMNS: Mapping[str, tuple[Column, ...]] = {
-    "messages": MESSAGE_COLUMNS,
-    "sessions": SESSION_COLUMNS,
+    role: tuple(Column(c.name, _SQL_TYPES[c.kind], c.nullable) for c in columns)
+    for role, columns in CONTRACT_COLUMNS.items()
 }
-PRIMARY_KEYS: Mapping[str, tuple[str, ...]] = {
-    "messages": ("thread_id", "message_id"),
-    "sessions": ("session_id",),
+"""Core's column contract in SQLite's types, per table role."""
+_INDEX_SUFFIXES: Mapping[str, tuple[str, ...]] = {
+    "messages": ("thread_created", "session"),
+    "sessions": ("thread",),
 }
 INDEXES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "messages": (("thread_created", ("thread_id", "created_at")), ("session", ("session_id",))),
-    "sessions": (("thread", ("thread_id",)),),
+    role: tuple(zip(_INDEX_SUFFIXES[role], leads, strict=True))
+    for role, leads in RECOMMENDED_INDEXES.items()
 }
 """Per table role: (index name suffix, columns). The first serves every listing:
 SQLite appends the rowid to it, so it is also in listing order."""
