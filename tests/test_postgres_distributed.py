@@ -32,9 +32,7 @@ from fix_pg import PgSchema, PgServer, make_schema
 from test_reliability_ordering import (
     WRITERS,
     HolderFactory,
-    PollingReader,
-    check_order,
-    writer_batches,
+    race_writers,
 )
 
 
@@ -198,24 +196,7 @@ async def distributed(
 async def test_concurrent_writers_stay_in_order(
     distributed: PostgresPersistence, tally: Counter[str]
 ) -> None:
-    await distributed.save_messages("t", [text("start")])
-    expected = [writer_batches(w, 3) for w in range(WRITERS)]
-    results: list[list[Message]] = []
-    finished = 0
-
-    async def write(batches: list[list[Message]]) -> None:
-        nonlocal finished
-        for batch in batches:
-            saved = await distributed.save_messages("t", batch)
-            results.append(saved)
-        finished += 1
-
-    reader = PollingReader(distributed, "t", "start")
-    await asyncio.gather(
-        reader.run(lambda: finished == WRITERS), *(write(batches) for batches in expected)
-    )
-    listed = await distributed.list_messages("t")
-    check_order(listed, reader.seen, results, expected)
+    await race_writers(distributed, 3)
     tally["concurrent writers to one thread (postgres, distributed)"] += WRITERS
 
 

@@ -109,28 +109,36 @@ async def pg(pg_schema: PgSchema, pg_tables: dict[str, str]) -> AsyncIterator[Po
         yield adapter
 
 
-async def test_concurrent_writers_and_a_polling_reader_postgres(
-    pg: PostgresPersistence, tally: Counter[str]
-) -> None:
-    await pg.save_messages("t", [text("start")])
-    expected = [writer_batches(w, 1) for w in range(WRITERS)]
+async def race_writers(adapter: PersistenceAdapter, seed: int) -> PollingReader:
+    """``WRITERS`` concurrent writers of ``writer_batches`` into thread ``"t"`` while a
+    reader polls it; checks the outcome with ``check_order`` and that every message
+    was stored, and returns the reader."""
+    await adapter.save_messages("t", [text("start")])
+    expected = [writer_batches(w, seed) for w in range(WRITERS)]
     results: list[list[Message]] = []
     finished = 0
 
     async def write(batches: list[list[Message]]) -> None:
         nonlocal finished
         for batch in batches:
-            saved = await pg.save_messages("t", batch)
+            saved = await adapter.save_messages("t", batch)
             results.append(saved)
         finished += 1
 
-    reader = PollingReader(pg, "t", "start")
+    reader = PollingReader(adapter, "t", "start")
     await asyncio.gather(
         reader.run(lambda: finished == WRITERS), *(write(batches) for batches in expected)
     )
-    listed = await pg.list_messages("t")
+    listed = await adapter.list_messages("t")
     check_order(listed, reader.seen, results, expected)
     assert len(listed) - 1 == sum(len(b) for batches in expected for b in batches)
+    return reader
+
+
+async def test_concurrent_writers_and_a_polling_reader_postgres(
+    pg: PostgresPersistence, tally: Counter[str]
+) -> None:
+    reader = await race_writers(pg, 1)
     tally["concurrent writers to one thread (postgres)"] += WRITERS
     tally["messages checked by a polling reader (postgres)"] += len(reader.seen)
 
